@@ -1,0 +1,107 @@
+// The internal config model: what both config formats (Gateway API manifests and the
+// native YAML) compile to. The route table, the pools and the admin /config read only this.
+// Plain data (no functions, no class instances) so it crosses worker_threads via structured clone.
+
+/** Where a config object came from, for error messages that name file, line and field. */
+export interface SourceRef {
+  file: string;
+  /** 1-based line of the object (or field) in `file`. */
+  line: number;
+}
+
+export interface Endpoint {
+  /** IPv4/IPv6 literal or hostname. */
+  address: string;
+  port: number;
+}
+
+/**
+ * A backend is one upstream service port (Gateway API: Service + port; native: a named backend).
+ * `endpoints` empty means the service exists but has nothing ready: requests get 503.
+ */
+export interface Backend {
+  /** Stable id, e.g. `default/echo:8080` or the native backend name. */
+  name: string;
+  endpoints: Endpoint[];
+}
+
+export interface BackendRef {
+  /** Name of a Backend in `GatewayConfig.backends`, or null when the reference resolves to nothing (500). */
+  backend: string | null;
+  /** Gateway API weight; 0 means never picked. Default 1. */
+  weight: number;
+  /** Why `backend` is null (shown in the 500 body and the access log). */
+  invalidReason?: string;
+}
+
+export type PathMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';
+export type ValueMatchType = 'Exact' | 'RegularExpression';
+
+export interface PathMatch {
+  type: PathMatchType;
+  value: string;
+}
+
+export interface HeaderMatch {
+  type: ValueMatchType;
+  /** Header name, case-insensitive (stored lower-case). */
+  name: string;
+  /** Case-sensitive value (Gateway API). */
+  value: string;
+}
+
+export interface QueryParamMatch {
+  type: ValueMatchType;
+  /** Query parameter name, case-sensitive (Gateway API). */
+  name: string;
+  value: string;
+}
+
+export interface RouteMatch {
+  /** Gateway API default when absent: PathPrefix "/". */
+  path: PathMatch;
+  headers: HeaderMatch[];
+  queryParams: QueryParamMatch[];
+  /** Upper-case method, or undefined for any. */
+  method?: string;
+}
+
+export interface RouteRule {
+  name?: string;
+  /** Gateway API default when empty: one match of PathPrefix "/". */
+  matches: RouteMatch[];
+  backendRefs: BackendRef[];
+}
+
+export interface Route {
+  /** `namespace/name` for manifests, the route name for native YAML. */
+  name: string;
+  /** Hostnames this route answers for, already intersected with the listener hostname; empty = any. */
+  hostnames: string[];
+  rules: RouteRule[];
+  /** Gateway API tie-breakers: oldest creationTimestamp first, then namespace/name alphabetical. */
+  creationTimestamp?: string;
+  source: SourceRef;
+}
+
+export interface Listener {
+  /** `gatewayNamespace/gatewayName/listenerName` or the native listener name. */
+  name: string;
+  /** Bind address; default all interfaces ("0.0.0.0"). */
+  address: string;
+  /** 0 asks the OS for a free port (tests). */
+  port: number;
+  protocol: 'HTTP';
+  /** Listener hostname (exact or `*.` wildcard), or undefined for any. */
+  hostname?: string;
+  routes: Route[];
+}
+
+export interface GatewayConfig {
+  listeners: Listener[];
+  backends: Record<string, Backend>;
+  /** Files the config was read from (for /config and reload). */
+  sources: string[];
+  /** Non-fatal problems (unknown kinds, ignored objects), one line each with file:line. */
+  warnings: string[];
+}

@@ -1,0 +1,58 @@
+// The error catalogue: every error gatemesh answers with has a stable code, an HTTP status
+// and a short reason. `errorResponse` in src/proxy.ts is the one place that turns them into
+// responses; the access log prints the code as its `error` field.
+
+export interface ErrorSpec {
+  readonly code: string;
+  readonly status: number;
+  /** Short plain-text reason, sent as the body (with a trailing newline) and logged. */
+  readonly reason: string;
+  /** True when the downstream connection must be closed after the response (framing errors). */
+  readonly close: boolean;
+}
+
+function e(code: string, status: number, reason: string, close = false): ErrorSpec {
+  return Object.freeze({ code, status, reason, close });
+}
+
+export const ERR = Object.freeze({
+  // Request framing and syntax (RFC 9112 §6.3, §11.2): reject and close, forward nothing.
+  BAD_REQUEST: e('GATEMESH_ERR_BAD_REQUEST', 400, 'bad request', true),
+  BAD_REQUEST_LINE: e('GATEMESH_ERR_BAD_REQUEST_LINE', 400, 'malformed request line', true),
+  BAD_HEADER: e('GATEMESH_ERR_BAD_HEADER', 400, 'malformed header field', true),
+  CL_AND_TE: e('GATEMESH_ERR_CL_AND_TE', 400, 'both Content-Length and Transfer-Encoding', true),
+  BAD_CONTENT_LENGTH: e('GATEMESH_ERR_BAD_CONTENT_LENGTH', 400, 'invalid or duplicate Content-Length', true),
+  BAD_TRANSFER_ENCODING: e('GATEMESH_ERR_BAD_TRANSFER_ENCODING', 400, 'Transfer-Encoding must end with chunked', true),
+  BAD_CHUNK: e('GATEMESH_ERR_BAD_CHUNK', 400, 'invalid chunked body', true),
+  MISSING_HOST: e('GATEMESH_ERR_MISSING_HOST', 400, 'missing Host header', true),
+  DUPLICATE_HOST: e('GATEMESH_ERR_DUPLICATE_HOST', 400, 'duplicate Host header', true),
+  BAD_HOST: e('GATEMESH_ERR_BAD_HOST', 400, 'invalid Host header', true),
+  HEADERS_TIMEOUT: e('GATEMESH_ERR_HEADERS_TIMEOUT', 408, 'request headers not received in time', true),
+  BODY_TOO_LARGE: e('GATEMESH_ERR_BODY_TOO_LARGE', 413, 'request body too large', true),
+  URI_TOO_LONG: e('GATEMESH_ERR_URI_TOO_LONG', 414, 'request URI too long', true),
+  HEADERS_TOO_LARGE: e('GATEMESH_ERR_HEADERS_TOO_LARGE', 431, 'request header fields too large', true),
+  HTTP_VERSION: e('GATEMESH_ERR_HTTP_VERSION', 505, 'HTTP version not supported', true),
+  // Routing.
+  NO_ROUTE: e('GATEMESH_ERR_NO_ROUTE', 404, 'no route matched'),
+  BACKEND_NOT_FOUND: e('GATEMESH_ERR_BACKEND_NOT_FOUND', 500, 'backendRef resolves to nothing'),
+  NO_BACKEND: e('GATEMESH_ERR_NO_BACKEND', 500, 'no backendRef with a non-zero weight'),
+  NO_ENDPOINTS: e('GATEMESH_ERR_NO_ENDPOINTS', 503, 'no healthy endpoints'),
+  // Upstream.
+  UPSTREAM_CONNECT: e('GATEMESH_ERR_UPSTREAM_CONNECT', 502, 'upstream connection failed'),
+  UPSTREAM_CONNECT_TIMEOUT: e('GATEMESH_ERR_UPSTREAM_CONNECT_TIMEOUT', 504, 'upstream connect timeout'),
+  UPSTREAM_RESET: e('GATEMESH_ERR_UPSTREAM_RESET', 502, 'upstream closed before a complete response head'),
+  UPSTREAM_BAD_RESPONSE: e('GATEMESH_ERR_UPSTREAM_BAD_RESPONSE', 502, 'invalid upstream response'),
+  UPSTREAM_TIMEOUT: e('GATEMESH_ERR_UPSTREAM_TIMEOUT', 504, 'upstream response timeout'),
+  UPSTREAM_POOL_FULL: e('GATEMESH_ERR_UPSTREAM_POOL_FULL', 503, 'upstream connection limit reached'),
+  WEBSOCKET_REJECTED: e('GATEMESH_ERR_WEBSOCKET_REJECTED', 502, 'upstream did not accept the WebSocket upgrade'),
+  // Server.
+  DRAINING: e('GATEMESH_ERR_DRAINING', 503, 'gateway is shutting down', true),
+  INTERNAL: e('GATEMESH_ERR_INTERNAL', 500, 'internal error'),
+});
+
+export type ErrorName = keyof typeof ERR;
+
+/** Prebuilt `reason\n` bodies so error responses allocate nothing per request. */
+export function errorBody(spec: ErrorSpec): string {
+  return spec.reason + '\n';
+}
