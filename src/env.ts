@@ -37,6 +37,8 @@ export interface Settings {
   /** on | off | <path>. */
   accessLog: string;
   logLevel: string;
+  /** Artificial delay added before forwarding, ms; default 0. Only for proving the bench gate works. */
+  debugDelayMs: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, def: number, min = 0): number {
@@ -72,5 +74,6 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     trustedProxies: (env.GATEMESH_TRUSTED_PROXIES || '').split(',').map((s) => s.trim()).filter(Boolean),
     accessLog: env.GATEMESH_ACCESS_LOG || 'on',
     logLevel: env.GATEMESH_LOG_LEVEL || 'info',
+    debugDelayMs: int(env, 'GATEMESH_DEBUG_DELAY_MS', 0),
   };
 }

@@ -1,0 +1,213 @@
+// `npm run bench:gate`: the release gate. Measures gatemesh (both front ends) and a reference peer in the same run,
+// turns the figures into ratios (p99 at the 50 % rate, closed-loop req/s) and compares them with bench/baseline.json.
+// Exit 0: pass. Exit 1: regression (p99 ratio +10 % or throughput ratio −5 %, confirmed by a second run).
+// Exit 2: usage or setup error (no baseline, no peer, gatemesh not built or not starting).
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { COMMON_HELP, parseArgs, UsageError, type BenchArgs } from './harness/args';
+import {
+  compareRatios,
+  confirmed,
+  DEFAULT_THRESHOLDS,
+  formatChecks,
+  PEER_PREFERENCE,
+  ratiosOf,
+  type Baseline,
+  type Comparison,
+  type RatioTable,
+} from './harness/compare';
+import { BASELINE_FILE, RESULTS_DIR } from './harness/paths';
+import { planPinning } from './harness/processes';
+import { allProxies, gatemeshSpec, type ProxySpec } from './harness/proxies';
+import { renderTable } from './harness/report-table';
+import type { BenchResults } from './harness/results';
+import { runSuite } from './harness/suite';
+import { pickScenarios, settingsFor, writeResults } from './run';
+
+const GATE_QUICK_SCENARIOS = ['small-get'];
+const GATE_FULL_SCENARIOS = ['small-get', 'post-4k', 'new-conn', 'routes-10k'];
+/** More rounds than the bench: p99 on a shared machine is spiky, and the median of 5 paired rounds holds better. */
+const GATE_ROUNDS = 5;
+
+class SetupError extends Error {}
+
+const HELP = `usage: npm run bench:gate -- [--quick] [--update] [options]
+  --update                rewrite bench/baseline.json from this run (exit 0)
+  --baseline FILE         baseline file (default bench/baseline.json)
+  --baseline-dir DIR      a built checkout of the baseline gatemesh: measured in the same run, interleaved, and
+                          used as the reference instead of a peer (for machines with no peer installed)
+  --no-confirm            fail on the first run (default: a regression is re-measured once and must show again)
+  --input FILE            compare an existing results JSON instead of running (no confirmation)
+${COMMON_HELP}`;
+
+function gateProxies(a: BenchArgs): { proxies: ProxySpec[]; reference: string[] } {
+  const all = allProxies();
+  const subjects = all.filter((p) => p.kind === 'gatemesh');
+  const broken = subjects.filter((p) => p.unavailable());
+  if (broken.length) throw new SetupError(broken.map((p) => `${p.name}: ${p.unavailable()}`).join('; '));
+  if (a.baselineDir) {
+    const dir = path.resolve(a.baselineDir);
+    const base = [gatemeshSpec('baseline-uws', 'uws', dir), gatemeshSpec('baseline-native-free', 'native-free', dir)];
+    const bad = base.filter((p) => p.unavailable());
+    if (bad.length) throw new SetupError(bad.map((p) => `${p.name}: ${p.unavailable()}`).join('; '));
+    return { proxies: [all.find((p) => p.kind === 'ceiling')!, ...base, ...subjects], reference: base.map((p) => p.name) };
+  }
+  const wanted = a.proxies ?? PEER_PREFERENCE;
+  const peer = wanted.map((n) => all.find((p) => p.name === n && p.kind === 'peer')).find((p) => p && !p.unavailable());
+  if (!peer) {
+    const why = all
+      .filter((p) => p.kind === 'peer')
+      .map((p) => `${p.name}: ${p.unavailable() ?? 'not selected'}`)
+      .join('; ');
+    throw new SetupError(`no reference peer available (${why}); install nginx (apt-get install nginx-light) or pass --baseline-dir`);
+  }
+  return { proxies: [all.find((p) => p.kind === 'ceiling')!, peer, ...subjects], reference: [peer.name] };
+}
+
+async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[]): Promise<BenchResults> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'gatemesh-gate-'));
+  try {
+    const settings = settingsFor({ ...a, quick: true });
+    settings.rounds = a.rounds ?? GATE_ROUNDS;
+    if (!a.quick) {
+      settings.throughputMs = (a.throughputS ?? 3) * 1000;
+      settings.latencyMs = (a.latencyS ?? 4) * 1000;
+    }
+    settings.ratePcts = [50];
+    const r = await runSuite({
+      mode: a.quick ? 'gate-quick' : 'gate',
+      argv,
+      scenarios: pickScenarios(a.scenarios, a.quick ? GATE_QUICK_SCENARIOS : GATE_FULL_SCENARIOS),
+      proxies,
+      settings,
+      pin: planPinning(!a.pin),
+      tmp,
+      wrk: a.wrk,
+      quiet: a.quiet,
+    });
+    for (const sc of r.scenarios) {
+      const missing = proxies.map((p) => p.name).filter((n) => !sc.proxies[n]);
+      if (missing.length) {
+        throw new SetupError(`${sc.id}: ${missing.map((n) => `${n} did not run (${sc.failed[n] ?? 'unknown'})`).join('; ')}`);
+      }
+    }
+    return r;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** With --baseline-dir the reference is the baseline build itself: its ratio is 1 by definition. */
+function candidateTable(r: BenchResults, a: BenchArgs): { candidate: RatioTable; baseline: RatioTable | null } {
+  if (!a.baselineDir) return { candidate: ratiosOf(r), baseline: null };
+  const raw = ratiosOf(
+    r,
+    (n) => n.startsWith('gatemesh-'),
+    (n) => n.startsWith('baseline-'),
+  );
+  const candidate: RatioTable = {};
+  const baseline: RatioTable = {};
+  for (const [sc, byProxy] of Object.entries(raw)) {
+    for (const [proxy, byPeer] of Object.entries(byProxy)) {
+      const ref = `baseline-${proxy.slice('gatemesh-'.length)}`;
+      if (!byPeer[ref]) continue;
+      ((candidate[sc] ??= {})[proxy] ??= {})[ref] = byPeer[ref];
+      ((baseline[sc] ??= {})[proxy] ??= {})[ref] = { p99: 1, throughput: 1 };
+    }
+  }
+  return { candidate, baseline };
+}
+
+function readBaseline(file: string): Baseline {
+  if (!existsSync(file)) throw new SetupError(`no baseline at ${file}: run npm run bench:gate -- --update (or --quick --update)`);
+  const b = JSON.parse(readFileSync(file, 'utf8')) as Baseline;
+  if (b.schema !== 1 || !b.ratios) throw new SetupError(`${file}: not a gate baseline (schema 1)`);
+  return b;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, true);
+  if (a.help) {
+    process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  const baselineFile = path.resolve(a.baseline ?? BASELINE_FILE);
+  const thresholds = DEFAULT_THRESHOLDS;
+
+  if (a.input) {
+    const r = JSON.parse(readFileSync(a.input, 'utf8')) as BenchResults;
+    const b = readBaseline(baselineFile);
+    const cmp = compareRatios(b.ratios, ratiosOf(r), b.thresholds ?? thresholds);
+    process.stdout.write(formatChecks(cmp.checks) + '\n');
+    return verdict(cmp.checks, cmp.unmatched);
+  }
+
+  const baseline = a.update || a.baselineDir ? null : readBaseline(baselineFile);
+  const { proxies } = gateProxies(a);
+  const run = async (): Promise<{ r: BenchResults; cmp: Comparison | null; table: RatioTable }> => {
+    const r = await measure(a, proxies, argv);
+    process.stdout.write(renderTable(r) + '\n');
+    const files = writeResults(r, a.out ?? RESULTS_DIR);
+    process.stdout.write(`results: ${path.relative(process.cwd(), files.json)}\nreport:  ${path.relative(process.cwd(), files.html)}\n\n`);
+    const { candidate, baseline: sameRun } = candidateTable(r, a);
+    const base = sameRun ?? baseline?.ratios;
+    return { r, table: candidate, cmp: base ? compareRatios(base, candidate, baseline?.thresholds ?? thresholds) : null };
+  };
+
+  const first = await run();
+  if (a.update) {
+    const out: Baseline = {
+      schema: 1,
+      createdAt: first.r.startedAt,
+      machine: `${first.r.machine.cores} cores, ${first.r.machine.cpuModel}, Node ${first.r.machine.node}, upstream ${first.r.upstream}`,
+      mode: first.r.mode,
+      thresholds,
+      ratios: first.table,
+    };
+    writeFileSync(baselineFile, JSON.stringify(out, null, 2) + '\n');
+    process.stdout.write(`baseline written: ${path.relative(process.cwd(), baselineFile)}\n`);
+    for (const [sc, byProxy] of Object.entries(first.table)) {
+      for (const [proxy, byPeer] of Object.entries(byProxy)) {
+        for (const [peer, v] of Object.entries(byPeer)) {
+          process.stdout.write(`  ${sc} ${proxy} vs ${peer}: p99 ${v.p99.toFixed(3)}, req/s ${v.throughput.toFixed(3)}\n`);
+        }
+      }
+    }
+    return 0;
+  }
+  const attempts = [first.cmp!];
+  process.stdout.write(formatChecks(first.cmp!.checks) + '\n');
+  if (a.confirm && first.cmp!.checks.some((c) => !c.ok)) {
+    process.stdout.write('\nregression seen: measuring once more to confirm (a check fails only if it fails both times)\n\n');
+    const second = await run();
+    attempts.push(second.cmp!);
+    process.stdout.write(formatChecks(second.cmp!.checks) + '\n');
+  }
+  const final = confirmed(attempts);
+  if (attempts.length > 1) process.stdout.write('\nconfirmed:\n' + formatChecks(final) + '\n');
+  return verdict(final, first.cmp!.unmatched);
+}
+
+function verdict(checks: { ok: boolean }[], unmatched: string[]): number {
+  for (const u of unmatched) process.stdout.write(`no baseline for ${u} (new): not gated\n`);
+  if (checks.length === 0) {
+    process.stdout.write('gate: nothing to compare (baseline and run share no scenario/proxy/peer)\n');
+    return 2;
+  }
+  const bad = checks.filter((c) => !c.ok);
+  process.stdout.write(bad.length ? `\ngate: FAIL (${bad.length} regression${bad.length > 1 ? 's' : ''})\n` : '\ngate: pass\n');
+  return bad.length ? 1 : 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: Error) => {
+      if (e instanceof UsageError) process.stderr.write(`bench:gate: ${e.message}\n${HELP}\n`);
+      else if (e instanceof SetupError) process.stderr.write(`bench:gate: setup error: ${e.message}\n`);
+      else process.stderr.write(`bench:gate: setup error: ${e.stack ?? e.message}\n`);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,90 @@
+// Command-line options shared by `npm run bench` and `npm run bench:gate`. Unknown options are usage errors (exit 2).
+
+export interface BenchArgs {
+  quick: boolean;
+  scenarios?: string[];
+  proxies?: string[];
+  rounds?: number;
+  warmupS?: number;
+  throughputS?: number;
+  latencyS?: number;
+  connections?: number;
+  threads?: number;
+  rates?: number[];
+  wrk: 'auto' | 'always' | 'never';
+  pin: boolean;
+  micro: boolean;
+  out?: string;
+  quiet: boolean;
+  help: boolean;
+  // gate only
+  update: boolean;
+  baseline?: string;
+  baselineDir?: string;
+  confirm: boolean;
+  input?: string;
+}
+
+export class UsageError extends Error {}
+
+export const COMMON_HELP = `  --quick                 the quick subset (small GET, 50 % rate only, short runs)
+  --scenarios a,b         scenarios to run (small-get, get-16k, get-1m, post-4k, new-conn, routes-10k, policies)
+  --proxies a,b           proxies besides direct (nginx, haproxy, fastify-proxy, http-proxy, gatemesh-uws, gatemesh-native-free)
+  --rounds N              interleaved rounds per figure; medians are reported (default 3)
+  --warmup S              warm-up per proxy per scenario, seconds (default 2; quick 1)
+  --duration S            closed-loop run length, seconds (default 4; quick 2)
+  --latency-duration S    open-loop run length, seconds (default 4; quick 3)
+  --rates 25,50,75        open-loop rates, % of the slowest proxy's throughput (quick: 50)
+  --connections N         connections for both figures (default 50)
+  --threads N             threads for every proxy (default 1)
+  --wrk | --no-wrk        force wrk / never use wrk for throughput (default: when autocannon's ceiling < 1.5×)
+  --no-pin                do not pin with taskset
+  --out DIR               where the JSON and HTML go (default bench/results)
+  --quiet                 no progress line`;
+
+export function parseArgs(argv: string[], gate: boolean): BenchArgs {
+  const a: BenchArgs = { quick: false, wrk: 'auto', pin: true, micro: !gate, quiet: false, help: false, update: false, confirm: true };
+  const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+  const pos = (name: string, v: string): number => {
+    const n = Number(v);
+    if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${name} ${v}: expected a positive number`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--quick': a.quick = true; break;
+      case '--scenarios': a.scenarios = list(value()); break;
+      case '--proxies': a.proxies = list(value()); break;
+      case '--rounds': a.rounds = Math.round(pos(flag, value())); break;
+      case '--warmup': a.warmupS = pos(flag, value()); break;
+      case '--duration': a.throughputS = pos(flag, value()); break;
+      case '--latency-duration': a.latencyS = pos(flag, value()); break;
+      case '--connections': a.connections = Math.round(pos(flag, value())); break;
+      case '--threads': a.threads = Math.round(pos(flag, value())); break;
+      case '--rates': a.rates = list(value()).map((v) => pos(flag, v)); break;
+      case '--wrk': a.wrk = 'always'; break;
+      case '--no-wrk': a.wrk = 'never'; break;
+      case '--no-pin': a.pin = false; break;
+      case '--no-micro': a.micro = false; break;
+      case '--micro': a.micro = true; break;
+      case '--out': a.out = value(); break;
+      case '--quiet': a.quiet = true; break;
+      case '--help': case '-h': a.help = true; break;
+      default:
+        if (gate && flag === '--update') { a.update = true; break; }
+        if (gate && flag === '--baseline') { a.baseline = value(); break; }
+        if (gate && flag === '--baseline-dir') { a.baselineDir = value(); break; }
+        if (gate && flag === '--no-confirm') { a.confirm = false; break; }
+        if (gate && flag === '--input') { a.input = value(); break; }
+        throw new UsageError(`unknown option ${arg}`);
+    }
+  }
+  return a;
+}

@@ -1,0 +1,167 @@
+// The release gate's arithmetic, kept pure so it is tested on its own (test/bench/compare.test.ts).
+// Absolute times drift between machines, so every figure is a ratio against a peer measured in the same run, and
+// the gate compares those ratios with the committed ones in bench/baseline.json.
+import type { BenchResults, ScenarioResult } from './results';
+import { median } from './stats';
+
+/** gatemesh ÷ peer, for one scenario. */
+export interface GateRatios {
+  /** p99 at the 50 % rate ÷ the peer's: > 1 means slower than the peer. */
+  p99: number;
+  /** Closed-loop req/s ÷ the peer's: < 1 means less throughput than the peer. */
+  throughput: number;
+}
+
+/** scenario → gatemesh proxy → reference peer → ratios. */
+export type RatioTable = Record<string, Record<string, Record<string, GateRatios>>>;
+
+export interface Thresholds {
+  /** Fail when the p99 ratio grows by more than this fraction (issue: 10 %). */
+  p99: number;
+  /** Fail when the throughput ratio shrinks by more than this fraction (issue: 5 %). */
+  throughput: number;
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = { p99: 0.1, throughput: 0.05 };
+
+/** Preferred reference, best first: the issue states the throughput rule against nginx. */
+export const PEER_PREFERENCE = ['nginx', 'haproxy', 'fastify-proxy', 'http-proxy'];
+
+export interface Baseline {
+  schema: 1;
+  createdAt: string;
+  /** The machine the ratios were measured on, for the reader; the gate does not compare it. */
+  machine: string;
+  mode: string;
+  thresholds: Thresholds;
+  ratios: RatioTable;
+}
+
+/** Index of the 50 % rate in a scenario (the gate's figure), or -1. */
+function rate50(sc: ScenarioResult): number {
+  return sc.rates.findIndex((r) => r.pct === 50);
+}
+
+/**
+ * Per-round paired ratios, then their median: round r of the candidate and of the peer ran back to back, so a drift
+ * in machine speed between rounds cancels out of each ratio.
+ */
+export function pairedMedianRatio(candidate: readonly number[], peer: readonly number[]): number {
+  const n = Math.min(candidate.length, peer.length);
+  const ratios: number[] = [];
+  for (let i = 0; i < n; i++) if (peer[i] > 0) ratios.push(candidate[i] / peer[i]);
+  return median(ratios);
+}
+
+/** Ratios of every gatemesh build against every peer present in `r`. */
+export function ratiosOf(r: BenchResults, subjects?: (name: string) => boolean, peers?: (name: string) => boolean): RatioTable {
+  const kind = new Map(r.proxies.map((p) => [p.name, p.kind]));
+  const isSubject = subjects ?? ((n: string) => kind.get(n) === 'gatemesh');
+  const isPeer = peers ?? ((n: string) => kind.get(n) === 'peer');
+  const out: RatioTable = {};
+  for (const sc of r.scenarios) {
+    const gi = rate50(sc);
+    if (gi < 0) continue;
+    const names = Object.keys(sc.proxies);
+    for (const g of names.filter(isSubject)) {
+      for (const p of names.filter(isPeer)) {
+        const G = sc.proxies[g];
+        const P = sc.proxies[p];
+        const ratios: GateRatios = {
+          p99: pairedMedianRatio(
+            G.latency[gi].runs.map((x) => x.percentiles.p99),
+            P.latency[gi].runs.map((x) => x.percentiles.p99),
+          ),
+          throughput: pairedMedianRatio(
+            G.throughput.runs.map((x) => x.rps),
+            P.throughput.runs.map((x) => x.rps),
+          ),
+        };
+        ((out[sc.id] ??= {})[g] ??= {})[p] = ratios;
+      }
+    }
+  }
+  return out;
+}
+
+export interface Check {
+  scenario: string;
+  proxy: string;
+  peer: string;
+  figure: 'p99' | 'throughput';
+  baseline: number;
+  candidate: number;
+  /** candidate ÷ baseline − 1. */
+  change: number;
+  ok: boolean;
+}
+
+export interface Comparison {
+  checks: Check[];
+  /** Candidate entries with no baseline to compare against (new scenario or proxy): reported, never failing. */
+  unmatched: string[];
+}
+
+/**
+ * Compares the candidate's ratios with the baseline's, against the first peer in `preference` that both have.
+ * p99 fails when it grew by more than `t.p99`; throughput fails when it fell by more than `t.throughput`.
+ */
+export function compareRatios(baseline: RatioTable, candidate: RatioTable, t: Thresholds, preference: readonly string[] = PEER_PREFERENCE): Comparison {
+  const checks: Check[] = [];
+  const unmatched: string[] = [];
+  for (const [scenario, byProxy] of Object.entries(candidate)) {
+    for (const [proxy, byPeer] of Object.entries(byProxy)) {
+      const base = baseline[scenario]?.[proxy];
+      const peer = preference.find((p) => byPeer[p] && base?.[p]) ?? Object.keys(byPeer).find((p) => base?.[p]);
+      if (!peer || !base) {
+        unmatched.push(`${scenario}/${proxy}`);
+        continue;
+      }
+      const b = base[peer];
+      const c = byPeer[peer];
+      const p99Change = c.p99 / b.p99 - 1;
+      const tpChange = c.throughput / b.throughput - 1;
+      checks.push({ scenario, proxy, peer, figure: 'p99', baseline: b.p99, candidate: c.p99, change: p99Change, ok: !(p99Change > t.p99) });
+      checks.push({
+        scenario,
+        proxy,
+        peer,
+        figure: 'throughput',
+        baseline: b.throughput,
+        candidate: c.throughput,
+        change: tpChange,
+        ok: !(tpChange < -t.throughput),
+      });
+    }
+  }
+  return { checks, unmatched };
+}
+
+/** A failure must show in every attempt: a check passes when it passed in any of them (same key order). */
+export function confirmed(attempts: readonly Comparison[]): Check[] {
+  const [first, ...rest] = attempts;
+  return first.checks.map((c) => {
+    const again = rest.map((a) => a.checks.find((x) => x.scenario === c.scenario && x.proxy === c.proxy && x.peer === c.peer && x.figure === c.figure));
+    return { ...c, ok: c.ok || again.some((x) => x?.ok === true) };
+  });
+}
+
+export function formatChecks(checks: readonly Check[]): string {
+  const lines = ['scenario      proxy                  vs        figure        baseline  candidate   change  result'];
+  for (const c of checks) {
+    const limit = c.figure === 'p99' ? '' : '';
+    lines.push(
+      c.scenario.padEnd(14) +
+        c.proxy.padEnd(23) +
+        c.peer.padEnd(10) +
+        (c.figure === 'p99' ? 'p99@50% ratio' : 'req/s ratio  ').padEnd(14) +
+        c.baseline.toFixed(3).padStart(8) +
+        c.candidate.toFixed(3).padStart(11) +
+        `${c.change >= 0 ? '+' : ''}${(c.change * 100).toFixed(1)}%`.padStart(9) +
+        '  ' +
+        (c.ok ? 'ok' : 'REGRESSION') +
+        limit,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,118 @@
+// The terminal table: per scenario, each proxy's throughput and open-loop latency, as absolute figures and as ratios
+// against nginx and against direct (the ceiling), measured in the same run.
+import type { BenchResults, ProxyScenarioResult, ScenarioResult } from './results';
+
+/** Throughput ratio against `ref`: > 1 is faster. Latency ratio: > 1 is slower. */
+function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || !(b > 0) || !Number.isFinite(a)) return '–';
+  return (a / b).toFixed(2);
+}
+
+function int(n: number): string {
+  return Math.round(n).toLocaleString('en');
+}
+
+function ms(n: number): string {
+  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+}
+
+function pad(s: string, w: number, left = false): string {
+  return left ? s.padEnd(w) : s.padStart(w);
+}
+
+/** Index of the 50 % rate (the gate's figure), or the middle rate. */
+export function gateRateIndex(sc: ScenarioResult): number {
+  const i = sc.rates.findIndex((r) => r.pct === 50);
+  return i >= 0 ? i : sc.rates.length >> 1;
+}
+
+function troubled(p: ProxyScenarioResult): boolean {
+  const tp = p.throughput.runs.some((r) => r.errors + r.non2xx > 0);
+  const lat = p.latency.some((l) => l.runs.some((r) => r.errors + r.non2xx > 0 || r.completed < r.sent * 0.99));
+  return tp || lat;
+}
+
+export function scenarioTable(sc: ScenarioResult): string {
+  const names = Object.keys(sc.proxies);
+  const gi = gateRateIndex(sc);
+  const others = sc.rates.map((r, i) => ({ ...r, i })).filter((r) => r.i !== gi);
+  const nginx = sc.proxies['nginx'];
+  const direct = sc.proxies['direct'];
+  const out: string[] = [];
+  out.push(`${sc.id} — ${sc.title}`);
+  out.push(`  throughput: closed loop, ${sc.throughputTool}${sc.toolNote ? ` (${sc.toolNote})` : ''}`);
+  out.push(
+    `  latency: open loop at ${sc.rates.map((r) => `${r.pct}% = ${int(r.rps)}`).join(', ')} req/s of the slowest proxy's throughput; ms, median of rounds`,
+  );
+  const head =
+    pad('proxy', 22, true) +
+    pad('req/s', 10) +
+    pad('×nginx', 8) +
+    pad('×direct', 8) +
+    ' │' +
+    pad(`p50`, 8) +
+    pad('p90', 8) +
+    pad('p99', 8) +
+    pad('p99.9', 8) +
+    pad('max', 8) +
+    pad('p99×ngx', 9) +
+    others.map((r) => pad(`p99@${r.pct}%`, 10)).join('');
+  out.push(`  ${' '.repeat(48)} │ latency @${sc.rates[gi]?.pct ?? '?'}% (the gate's figure)`);
+  out.push('  ' + head);
+  out.push('  ' + '─'.repeat(head.length));
+  let anyTrouble = false;
+  for (const nm of names) {
+    const p = sc.proxies[nm];
+    const l = p.latency[gi]?.median;
+    const bad = troubled(p);
+    anyTrouble ||= bad;
+    out.push(
+      '  ' +
+        pad(nm + (bad ? ' !' : ''), 22, true) +
+        pad(int(p.throughput.median), 10) +
+        pad(ratio(p.throughput.median, nginx?.throughput.median), 8) +
+        pad(ratio(p.throughput.median, direct?.throughput.median), 8) +
+        ' │' +
+        (l
+          ? pad(ms(l.p50), 8) + pad(ms(l.p90), 8) + pad(ms(l.p99), 8) + pad(ms(l.p999), 8) + pad(ms(l.max), 8) + pad(ratio(l.p99, nginx?.latency[gi]?.median.p99), 9)
+          : '') +
+        others.map((r) => pad(p.latency[r.i] ? ms(p.latency[r.i].median.p99) : '–', 10)).join(''),
+    );
+  }
+  if (anyTrouble) out.push('  ! some requests failed, got a non-2xx answer, or were still unanswered at the end of a run (see the JSON)');
+  for (const nm of names) if (sc.proxies[nm].note) out.push(`  ${nm}: ${sc.proxies[nm].note}`);
+  for (const [nm, why] of Object.entries(sc.failed)) out.push(`  ${nm}: did not run: ${why}`);
+  return out.join('\n');
+}
+
+export function renderTable(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`gatemesh bench (${r.mode}) · ${m.cores} cores, ${m.cpuModel} · Node ${m.node} · ${m.kernel}`);
+  out.push(
+    `${m.pinning} · upstream: ${r.upstream} · ${r.settings.threads} thread(s) per proxy · ${r.settings.connections} connections · ${r.settings.rounds} interleaved rounds`,
+  );
+  const skipped = r.proxies.filter((p) => p.skipped);
+  for (const p of skipped) out.push(`skipped ${p.name}: ${p.skipped}`);
+  out.push(
+    'peers: ' +
+      r.proxies
+        .filter((p) => !p.skipped)
+        .map((p) => `${p.name} (${p.version})`)
+        .join(', '),
+  );
+  out.push('ratios: req/s ÷ the same figure of nginx / direct (higher is faster); p99×ngx = p99 ÷ nginx p99 (higher is slower)');
+  for (const sc of r.scenarios) out.push('', scenarioTable(sc));
+  for (const mb of r.micro) {
+    out.push('', `micro: ${mb.name} (${(mb.ms / 1000).toFixed(1)} s${mb.exitCode === 0 ? '' : `, exit ${mb.exitCode}`})`);
+    out.push(
+      mb.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => '  ' + l)
+        .join('\n'),
+    );
+    if (mb.exitCode !== 0 && mb.stderr.trim()) out.push('  stderr: ' + mb.stderr.trim().split('\n').slice(-3).join(' | '));
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,96 @@
+// The shape of bench/results/<timestamp>.json: every raw number of a run, plus the machine it ran on.
+import type { Percentiles } from './stats';
+
+export interface Machine {
+  cores: number;
+  cpuModel: string;
+  node: string;
+  platform: string;
+  kernel: string;
+  memoryGiB: number;
+  pinning: string;
+}
+
+export interface ProxyInfo {
+  name: string;
+  kind: 'ceiling' | 'peer' | 'gatemesh';
+  version: string;
+  /** Set when the proxy did not run at all. */
+  skipped?: string;
+}
+
+export interface ThroughputRun {
+  rps: number;
+  non2xx: number;
+  errors: number;
+  /** Closed-loop latency, when autocannon measured it. */
+  percentiles?: Percentiles;
+  wrkLatency?: string;
+}
+
+export interface LatencyRun {
+  percentiles: Percentiles;
+  sent: number;
+  completed: number;
+  errors: number;
+  non2xx: number;
+  achievedRate: number;
+  /** hdr-histogram-js compressed base64, µs. */
+  histogram: string;
+}
+
+export interface ProxyScenarioResult {
+  note: string;
+  throughput: { median: number; runs: ThroughputRun[] };
+  /** One entry per rate, in the order of `ScenarioResult.rates`. */
+  latency: { median: Percentiles; runs: LatencyRun[] }[];
+}
+
+export interface ScenarioResult {
+  id: string;
+  title: string;
+  /** Tool whose figures are in `throughput`. */
+  throughputTool: 'autocannon' | 'wrk';
+  /** Why that tool (ceiling check), in one sentence. */
+  toolNote: string;
+  /** autocannon against the upstream itself, req/s (median of the probe runs). */
+  autocannonCeiling: number;
+  /** Open-loop rates: percentage of the slowest proxy's throughput, and the req/s that gives. */
+  rates: { pct: number; rps: number }[];
+  /** Proxy name → result; only proxies that ran in this scenario. */
+  proxies: Record<string, ProxyScenarioResult>;
+  /** Proxies that failed to start or answer correctly in this scenario. */
+  failed: Record<string, string>;
+}
+
+export interface MicroResult {
+  name: string;
+  exitCode: number | null;
+  ms: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunSettings {
+  connections: number;
+  rounds: number;
+  warmupMs: number;
+  throughputMs: number;
+  latencyMs: number;
+  threads: number;
+  ratePcts: number[];
+}
+
+export interface BenchResults {
+  schema: 1;
+  mode: 'full' | 'quick' | 'gate' | 'gate-quick';
+  startedAt: string;
+  finishedAt: string;
+  argv: string[];
+  machine: Machine;
+  upstream: string;
+  settings: RunSettings;
+  proxies: ProxyInfo[];
+  scenarios: ScenarioResult[];
+  micro: MicroResult[];
+}

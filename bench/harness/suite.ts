@@ -1,0 +1,227 @@
+// One end-to-end run: start the upstream, then per scenario start every proxy, check it answers correctly, warm it
+// up, measure closed-loop throughput and open-loop latency in interleaved rounds (round r runs the proxies in an
+// order rotated by r, so a drift in machine speed hits everyone alike), and keep the median of each figure.
+import http from 'node:http';
+import { runAutocannon, runWrk, type ClosedLoopResult, type LoadRequest } from './closed-loop';
+import { describeMachine } from './machine';
+import { runOpenLoop } from './open-loop';
+import { hasCommand, pinPrefix, pinSelf, type Pinning } from './processes';
+import { createProgress, type Progress } from './progress';
+import { startUpstream, type ProxySpec, type RunningProxy } from './proxies';
+import type { BenchResults, LatencyRun, ProxyInfo, RunSettings, ScenarioResult, ThroughputRun } from './results';
+import { rawRequest, requestHeaders, type Scenario } from './scenarios';
+import { encodeHistogram, median, medianPercentiles, percentilesOf } from './stats';
+
+export interface SuiteOptions {
+  mode: BenchResults['mode'];
+  argv: string[];
+  scenarios: readonly Scenario[];
+  proxies: readonly ProxySpec[];
+  settings: RunSettings;
+  pin: Pinning;
+  tmp: string;
+  /** auto: wrk when autocannon's ceiling < 1.5 × the fastest proxy (the issue's rule). */
+  wrk: 'auto' | 'always' | 'never';
+  quiet: boolean;
+}
+
+/** autocannon must reach this multiple of the fastest proxy, or its own limit would cap the proxies' figures. */
+export const CEILING_FACTOR = 1.5;
+/** Per proxy per scenario: start-up and the correctness probe, for the time estimate only. */
+const START_S = 2;
+
+export async function runSuite(o: SuiteOptions): Promise<BenchResults> {
+  const startedAt = new Date().toISOString();
+  const machine = describeMachine(o.pin.note); // before pinning: availableParallelism() follows the affinity mask
+  pinSelf(o.pin);
+  const s = o.settings;
+  const infos: ProxyInfo[] = o.proxies.map((p) => {
+    const why = p.unavailable();
+    return { name: p.name, kind: p.kind, version: why ? '' : p.version(), ...(why ? { skipped: why } : {}) };
+  });
+  const runnable = o.proxies.filter((p) => !infos.find((i) => i.name === p.name)!.skipped);
+
+  const n = runnable.length;
+  const perScenario =
+    n * START_S + (n * s.warmupMs) / 1000 + (s.rounds * n * s.throughputMs) / 1000 + (s.ratePcts.length * s.rounds * n * (s.latencyMs + 500)) / 1000;
+  const progress = createProgress(perScenario * o.scenarios.length, o.scenarios.length * (1 + n + s.rounds * n * (1 + s.ratePcts.length)), o.quiet);
+  for (const i of infos) if (i.skipped) progress.note(`skipped ${i.name}: ${i.skipped}`);
+  progress.note(o.pin.note);
+
+  const upstream = await startUpstream(o.tmp, o.pin);
+  progress.note(`upstream: ${upstream.engine} on 127.0.0.1:${upstream.port}`);
+  const scenarios: ScenarioResult[] = [];
+  try {
+    for (const sc of o.scenarios) {
+      scenarios.push(await runScenario(o, sc, runnable, upstream.port, progress));
+    }
+  } finally {
+    await upstream.stop();
+    progress.done();
+  }
+  return {
+    schema: 1,
+    mode: o.mode,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    argv: o.argv,
+    machine,
+    upstream: upstream.engine,
+    settings: s,
+    proxies: infos,
+    scenarios,
+    micro: [],
+  };
+}
+
+/** One request through the proxy, checked for status 200 and the exact body size before any load. */
+function probe(port: number, sc: Scenario): Promise<string | null> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method: sc.method, path: sc.path, headers: requestHeaders(sc), agent: false, timeout: 5000 },
+      (res) => {
+        let bytes = 0;
+        res.on('data', (d: Buffer) => (bytes += d.length));
+        res.on('end', () => {
+          if (res.statusCode !== 200) resolve(`answered ${res.statusCode} to ${sc.method} ${sc.path}`);
+          else if (bytes !== sc.responseBytes) resolve(`answered ${bytes} B, expected ${sc.responseBytes} B`);
+          else resolve(null);
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.on('error', (e) => resolve(e.message));
+    req.end(sc.body);
+  });
+}
+
+function rotate<T>(list: readonly T[], by: number): T[] {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxySpec[], upstreamPort: number, progress: Progress): Promise<ScenarioResult> {
+  const s = o.settings;
+  const failed: Record<string, string> = {};
+  const running = new Map<string, RunningProxy>();
+  const ctx = { tmp: o.tmp, upstreamPort, pin: o.pin, threads: s.threads };
+  progress.step(`${sc.id} · starting ${specs.length} proxies`, START_S * specs.length);
+  const started = await Promise.allSettled(specs.map((p) => p.start(ctx, sc.table)));
+  started.forEach((r, i) => {
+    if (r.status === 'fulfilled') running.set(specs[i].name, r.value);
+    else failed[specs[i].name] = String((r.reason as Error).message ?? r.reason).split('\n').slice(0, 3).join(' ').slice(0, 300);
+  });
+  try {
+    for (const [name, rp] of running) {
+      const bad = await probe(rp.port, sc);
+      if (bad) {
+        failed[name] = bad;
+        running.delete(name);
+        await rp.stop();
+      }
+    }
+    for (const [name, why] of Object.entries(failed)) progress.note(`${sc.id}: ${name} did not run: ${why}`);
+    const names = [...running.keys()];
+    const req = (port: number): LoadRequest => ({ port, method: sc.method, path: sc.path, headers: requestHeaders(sc), body: sc.body });
+    const isPeerOrUs = (nm: string): boolean => specs.find((p) => p.name === nm)!.kind !== 'ceiling';
+
+    for (const nm of names) {
+      progress.step(`${sc.id} · warm-up · ${nm}`, s.warmupMs / 1000);
+      await runAutocannon({ request: req(running.get(nm)!.port), connections: s.connections, durationMs: s.warmupMs });
+    }
+
+    // Closed loop. Round 1 with autocannon doubles as the ceiling probe.
+    const tp = new Map<string, ThroughputRun[]>(names.map((nm) => [nm, []]));
+    let tool: 'autocannon' | 'wrk' = o.wrk === 'always' && hasCommand('wrk') ? 'wrk' : 'autocannon';
+    let toolNote = tool === 'wrk' ? 'wrk requested (--wrk)' : '';
+    let autocannonCeiling = NaN;
+    const measure = async (nm: string, t: 'autocannon' | 'wrk', round: number): Promise<ThroughputRun> => {
+      progress.step(`${sc.id} · throughput (${t}, ${s.connections} conns) · round ${round}/${s.rounds} · ${nm}`, s.throughputMs / 1000);
+      const opts = { request: req(running.get(nm)!.port), connections: s.connections, durationMs: s.throughputMs };
+      const r: ClosedLoopResult =
+        t === 'wrk' ? await runWrk(opts, o.tmp, pinPrefix(o.pin.generatorCpus, o.pin), o.pin.generatorCoreCount) : await runAutocannon(opts);
+      return {
+        rps: r.rps,
+        non2xx: r.non2xx,
+        errors: r.errors,
+        ...(r.histogram ? { percentiles: percentilesOf(r.histogram) } : {}),
+        ...(r.raw ? { wrkLatency: r.raw } : {}),
+      };
+    };
+    for (let round = 1; round <= s.rounds; round++) {
+      for (const nm of rotate(names, round - 1)) tp.get(nm)!.push(await measure(nm, tool, round));
+      if (round === 1 && tool === 'autocannon' && o.wrk !== 'never' && names.includes('direct')) {
+        autocannonCeiling = tp.get('direct')![0].rps;
+        const fastest = Math.max(0, ...names.filter(isPeerOrUs).map((nm) => tp.get(nm)![0].rps));
+        const ratio = autocannonCeiling / fastest;
+        if (fastest > 0 && ratio < CEILING_FACTOR) {
+          if (hasCommand('wrk')) {
+            tool = 'wrk';
+            toolNote = `wrk: autocannon's ceiling ${fmtK(autocannonCeiling)} req/s is only ${ratio.toFixed(2)}× the fastest proxy (< ${CEILING_FACTOR}×)`;
+            for (const nm of names) tp.set(nm, []);
+            progress.plan((s.rounds * names.length * s.throughputMs) / 1000 / 1, s.rounds * names.length - names.length);
+            round = 0; // restart the rounds with wrk
+            progress.note(`${sc.id}: ${toolNote}`);
+          } else {
+            toolNote = `autocannon (wrk not installed): its ceiling ${fmtK(autocannonCeiling)} req/s is only ${ratio.toFixed(2)}× the fastest proxy, figures may be generator-bound`;
+            progress.note(`${sc.id}: ${toolNote}`);
+          }
+        } else if (fastest > 0) {
+          toolNote = `autocannon: its ceiling ${fmtK(autocannonCeiling)} req/s is ${ratio.toFixed(2)}× the fastest proxy (≥ ${CEILING_FACTOR}×)`;
+        }
+      }
+    }
+    if (tool === 'autocannon' && names.includes('direct')) autocannonCeiling = median(tp.get('direct')!.map((r) => r.rps));
+
+    const tpMedian = new Map(names.map((nm) => [nm, median(tp.get(nm)!.map((r) => r.rps))]));
+    const proxiesOnly = names.filter(isPeerOrUs);
+    const slowest = Math.min(...(proxiesOnly.length ? proxiesOnly : names).map((nm) => tpMedian.get(nm)!));
+    const rates = s.ratePcts.map((pct) => ({ pct, rps: Math.max(1, Math.round((slowest * pct) / 100)) }));
+
+    // Open loop, one rate at a time, interleaved rounds within each rate.
+    const lat = new Map<string, LatencyRun[][]>(names.map((nm) => [nm, rates.map(() => [])]));
+    for (let ri = 0; ri < rates.length; ri++) {
+      const rate = rates[ri];
+      for (let round = 1; round <= s.rounds; round++) {
+        for (const nm of rotate(names, round - 1)) {
+          progress.step(`${sc.id} · latency @${rate.pct}% = ${rate.rps} req/s · round ${round}/${s.rounds} · ${nm}`, s.latencyMs / 1000 + 0.5);
+          const port = running.get(nm)!.port;
+          const r = await runOpenLoop({
+            port,
+            request: rawRequest(sc, port),
+            rate: rate.rps,
+            durationMs: s.latencyMs,
+            warmupMs: 500,
+            connections: s.connections,
+            newConnectionPerRequest: sc.newConnection,
+          });
+          lat.get(nm)![ri].push({
+            percentiles: percentilesOf(r.histogram),
+            sent: r.sent,
+            completed: r.completed,
+            errors: r.errors,
+            non2xx: r.non2xx,
+            achievedRate: Math.round(r.achievedRate),
+            histogram: encodeHistogram(r.histogram),
+          });
+        }
+      }
+    }
+
+    const proxies: ScenarioResult['proxies'] = {};
+    for (const nm of names) {
+      proxies[nm] = {
+        note: running.get(nm)!.note,
+        throughput: { median: tpMedian.get(nm)!, runs: tp.get(nm)! },
+        latency: lat.get(nm)!.map((runs) => ({ median: medianPercentiles(runs.map((r) => r.percentiles)), runs })),
+      };
+    }
+    return { id: sc.id, title: sc.title, throughputTool: tool, toolNote, autocannonCeiling, rates, proxies, failed };
+  } finally {
+    await Promise.all([...running.values()].map((rp) => rp.stop()));
+  }
+}
+
+export function fmtK(n: number): string {
+  return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : String(Math.round(n));
+}

@@ -1,0 +1,284 @@
+// The compiled route table of one bound port: Host + method + path + query + headers → rule.
+// Built once per config load (compileRouteTable); match() is the per-request hot path and
+// allocates nothing unless a query-param regex runs. Bench: bench/micro/route-match.ts.
+//
+// Semantics follow Gateway API v1 HTTPRoute (apis/v1/httproute_types.go):
+//
+// Hostnames (HTTPRouteSpec.hostnames). Exact names and `*.` wildcards; a wildcard matches one
+// or more labels (`*.example.com` matches `a.b.example.com`, not `example.com`). The Host header
+// is compared case-insensitively with its :port ("MUST ignore any port value") and one trailing
+// dot removed; `[v6]:port` keeps the brackets. A route without hostnames (or with `*`) matches
+// any host. "Precedence must be given to rules from the HTTPRoute with the largest number of:
+// characters in a matching non-wildcard hostname; characters in a matching hostname", so the
+// table tries the exact-host bucket, then wildcard buckets longest suffix first, then the
+// catch-all bucket, and *falls through* to the next bucket when no rule in a more specific one
+// matches (the spec ranks rules, it does not hide less specific ones; Envoy's one-virtual-host
+// behaviour is reported as a surprise in envoyproxy/gateway#5500).
+//
+// Rules within a bucket (HTTPRouteRule.matches): Exact path > RegularExpression > PathPrefix
+// by characters > method present > most headers > most query params; then oldest route, then
+// `namespace/name`, then rule order, then match order. RegularExpression precedence is
+// implementation-specific: we put it after Exact and before every PathPrefix (so a `/` catch-all
+// cannot shadow a regex), longest pattern source first, as Envoy Gateway's route sort does
+// (internal/gatewayapi/sort.go: Exact > RegularExpression > PathPrefix, then length).
+// PathPrefix ignores one trailing `/` ("When specified, a trailing `/` is ignored"), so `/v2/`
+// and `/v2` are the same prefix, both matching `/v2`, `/v2/` and `/v2/x` but not `/v2example`.
+//
+// Lookup cost: one hash pass over the Host, one over the path (O(characters), probing the prefix
+// table only at `/` boundaries whose length some prefix has), plus the regex list. The number of
+// routes only matters through the candidates sharing one exact path or one prefix.
+
+import type { Route } from '../config/model';
+import { CompiledRule, type MatchedRule } from './compiled-rule';
+import { CompiledMatch, comparePrecedence, compileRouteMatches, PATH_EXACT, PATH_REGEX } from './compiled-match';
+import { foldAscii, HASH_INIT, hashRange, hashStep, RangeTable } from './range-table';
+
+export type { MatchedRule } from './compiled-rule';
+
+export interface RouteTable {
+  /** host: the Host header value as received (may contain :port, any case; IPv6 in brackets); path: raw path without query;
+   *  query: raw query without '?', '' when absent; headers: flat [lowercase-name, value, ...]. */
+  match(host: string, method: string, path: string, query: string, headers: string[]): MatchedRule | null;
+  /** Number of rules×matches compiled (a rule without matches counts its default match once). */
+  readonly size: number;
+}
+
+/** How a route hostname is indexed. */
+export type HostPattern =
+  | { kind: 'exact'; key: string }
+  /** key is the suffix with its leading dot, e.g. `.example.com` for `*.example.com`. */
+  | { kind: 'wildcard'; key: string }
+  | { kind: 'any' };
+
+/** Normalize one route hostname: lower-case, one trailing dot dropped, `*` = any host. */
+export function parseHostPattern(hostname: string): HostPattern {
+  let h = hostname.toLowerCase();
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  if (h === '*' || h === '') return { kind: 'any' };
+  if (h.startsWith('*.')) return { kind: 'wildcard', key: h.slice(1) };
+  return { kind: 'exact', key: h };
+}
+
+/** End of the host name in a Host header value: before `:port`, after `]` for IPv6, minus one trailing dot. */
+export function hostNameEnd(host: string): number {
+  let end = host.length;
+  if (end > 0 && host.charCodeAt(0) === 91 /* [ */) {
+    const close = host.indexOf(']');
+    if (close >= 0) end = close + 1;
+  } else {
+    const colon = host.indexOf(':');
+    if (colon >= 0) end = colon;
+  }
+  if (end > 0 && host.charCodeAt(end - 1) === 46 /* . */) end--;
+  return end;
+}
+
+/**
+ * Scratch for a boundary scan: candidate end (or start) offsets and their hashes. match() is
+ * synchronous and never re-entered, so one per scan kind per thread is enough (the host scan
+ * and the path scan nest, hence two). Grows, rarely, for inputs with more boundaries than this.
+ */
+class Scratch {
+  pos = new Int32Array(64);
+  hash = new Int32Array(64);
+  grow(): void {
+    const pos = new Int32Array(this.pos.length * 2);
+    const hash = new Int32Array(this.hash.length * 2);
+    pos.set(this.pos);
+    hash.set(this.hash);
+    this.pos = pos;
+    this.hash = hash;
+  }
+}
+const pathScratch = new Scratch();
+const hostScratch = new Scratch();
+
+const NO_MATCHES: CompiledMatch[] = [];
+
+/** Everything routable for one host key (an exact name, a wildcard suffix, or any host). */
+class HostBucket {
+  private readonly exact: Map<string, CompiledMatch[]>;
+  private readonly regex: CompiledMatch[];
+  private readonly prefixes: RangeTable<CompiledMatch[]>;
+  /** PathPrefix "/" (normalized ''): matches every path, tried last. */
+  private readonly root: CompiledMatch[];
+
+  constructor(matches: CompiledMatch[]) {
+    const exact = new Map<string, CompiledMatch[]>();
+    const prefixes = new Map<string, CompiledMatch[]>();
+    const regex: CompiledMatch[] = [];
+    const root: CompiledMatch[] = [];
+    for (const m of matches) {
+      if (m.pathClass === PATH_EXACT) pushTo(exact, m.pathValue, m);
+      else if (m.pathClass === PATH_REGEX) regex.push(m);
+      else if (m.pathValue === '') root.push(m);
+      else pushTo(prefixes, m.pathValue, m);
+    }
+    for (const list of exact.values()) list.sort(comparePrecedence);
+    for (const list of prefixes.values()) list.sort(comparePrecedence);
+    regex.sort(comparePrecedence);
+    root.sort(comparePrecedence);
+    this.exact = exact;
+    this.regex = regex;
+    this.prefixes = new RangeTable(prefixes, { fold: false, reverse: false });
+    this.root = root;
+  }
+
+  match(method: string, path: string, query: string, headers: string[]): CompiledRule | null {
+    if (this.exact.size > 0) {
+      const hit = firstHolding(this.exact.get(path) ?? NO_MATCHES, method, query, headers);
+      if (hit !== null) return hit;
+    }
+    const regex = this.regex;
+    for (let i = 0; i < regex.length; i++) {
+      const m = regex[i];
+      if ((m.method === null || m.method === method) && m.pathRegex!.test(path) && m.conditionsHold(method, query, headers)) {
+        return m.rule;
+      }
+    }
+    if (this.prefixes.size > 0) {
+      const hit = this.matchPrefix(method, path, query, headers);
+      if (hit !== null) return hit;
+    }
+    return firstHolding(this.root, method, query, headers);
+  }
+
+  /**
+   * Longest PathPrefix first. One left-to-right pass hashes the path and records each candidate
+   * prefix [0, i) ending at a `/` (or at the end of the path) whose length some prefix has;
+   * candidates are then probed from the longest down. Segment-awareness falls out of only
+   * probing at `/` boundaries.
+   */
+  private matchPrefix(method: string, path: string, query: string, headers: string[]): CompiledRule | null {
+    const table = this.prefixes;
+    const hasLength = table.hasLength;
+    const maxLength = table.maxLength;
+    const len = path.length;
+    const stop = len < maxLength ? len : maxLength;
+    let n = 0;
+    let h = HASH_INIT;
+    for (let i = 0; i <= stop; i++) {
+      const c = i < len ? path.charCodeAt(i) : 47; // the end of the path is a boundary too
+      if (c === 47 && i > 0 && hasLength[i] === 1) {
+        if (n === pathScratch.pos.length) pathScratch.grow();
+        pathScratch.pos[n] = i;
+        pathScratch.hash[n] = h;
+        n++;
+      }
+      h = hashStep(h, c);
+    }
+    for (let k = n - 1; k >= 0; k--) {
+      const list = table.get(path, 0, pathScratch.pos[k], pathScratch.hash[k]);
+      if (list !== undefined) {
+        const hit = firstHolding(list, method, query, headers);
+        if (hit !== null) return hit;
+      }
+    }
+    return null;
+  }
+}
+
+function firstHolding(list: CompiledMatch[], method: string, query: string, headers: string[]): CompiledRule | null {
+  for (let i = 0; i < list.length; i++) {
+    const m = list[i];
+    if (m.conditionsHold(method, query, headers)) return m.rule;
+  }
+  return null;
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
+class CompiledRouteTable implements RouteTable {
+  readonly size: number;
+  private readonly exactHosts: RangeTable<HostBucket>;
+  /** Keys are `.suffix`, hashed right to left so the scan can build them from the Host's end. */
+  private readonly wildcardHosts: RangeTable<HostBucket>;
+  private readonly anyHost: HostBucket | null;
+
+  constructor(routes: Route[]) {
+    const exact = new Map<string, CompiledMatch[]>();
+    const wildcard = new Map<string, CompiledMatch[]>();
+    const any: CompiledMatch[] = [];
+    let size = 0;
+    for (let r = 0; r < routes.length; r++) {
+      const route = routes[r];
+      const rules = route.rules.map((rule, i) => new CompiledRule(route, rule, i));
+      const matches = compileRouteMatches(route, r, rules);
+      size += matches.length;
+      const seen = new Set<string>();
+      const patterns = route.hostnames.length === 0 ? [parseHostPattern('*')] : route.hostnames.map(parseHostPattern);
+      for (const p of patterns) {
+        const id = p.kind === 'any' ? '*' : p.kind + ':' + p.key;
+        if (seen.has(id)) continue; // `A.com` and `a.com.` are one hostname
+        seen.add(id);
+        if (p.kind === 'any') any.push(...matches);
+        else for (const m of matches) pushTo(p.kind === 'exact' ? exact : wildcard, p.key, m);
+      }
+    }
+    this.size = size;
+    this.exactHosts = new RangeTable(mapValues(exact), { fold: true, reverse: false });
+    this.wildcardHosts = new RangeTable(mapValues(wildcard), { fold: true, reverse: true });
+    this.anyHost = any.length > 0 ? new HostBucket(any) : null;
+  }
+
+  match(host: string, method: string, path: string, query: string, headers: string[]): MatchedRule | null {
+    const end = hostNameEnd(host);
+    if (this.exactHosts.size > 0 && end <= this.exactHosts.maxLength && this.exactHosts.hasLength[end] === 1) {
+      const bucket = this.exactHosts.get(host, 0, end, hashRange(host, 0, end, true));
+      if (bucket !== undefined) {
+        const hit = bucket.match(method, path, query, headers);
+        if (hit !== null) return hit;
+      }
+    }
+    if (this.wildcardHosts.size > 0) {
+      const hit = this.matchWildcard(host, end, method, path, query, headers);
+      if (hit !== null) return hit;
+    }
+    return this.anyHost === null ? null : this.anyHost.match(method, path, query, headers);
+  }
+
+  /**
+   * Hash the Host from its end; at each `.` (not the first character: the wildcard must cover
+   * at least one label) the suffix [i, end) is a candidate. Probe longest suffix first.
+   */
+  private matchWildcard(host: string, end: number, method: string, path: string, query: string, headers: string[]): CompiledRule | null {
+    const table = this.wildcardHosts;
+    const hasLength = table.hasLength;
+    const maxLength = table.maxLength;
+    let n = 0;
+    let h = HASH_INIT;
+    for (let i = end - 1; i >= 1 && end - i <= maxLength; i--) {
+      const c = foldAscii(host.charCodeAt(i));
+      h = hashStep(h, c);
+      if (c === 46 /* . */ && hasLength[end - i] === 1) {
+        if (n === hostScratch.pos.length) hostScratch.grow();
+        hostScratch.pos[n] = i;
+        hostScratch.hash[n] = h;
+        n++;
+      }
+    }
+    for (let k = n - 1; k >= 0; k--) {
+      const bucket = table.get(host, hostScratch.pos[k], end, hostScratch.hash[k]);
+      if (bucket !== undefined) {
+        const hit = bucket.match(method, path, query, headers);
+        if (hit !== null) return hit;
+      }
+    }
+    return null;
+  }
+}
+
+function mapValues(m: Map<string, CompiledMatch[]>): Map<string, HostBucket> {
+  const out = new Map<string, HostBucket>();
+  for (const [k, v] of m) out.set(k, new HostBucket(v));
+  return out;
+}
+
+/** Routes of one bound port (all listeners on it, hostnames already intersected by the config loader). */
+export function compileRouteTable(routes: Route[]): RouteTable {
+  return new CompiledRouteTable(routes);
+}

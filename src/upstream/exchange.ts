@@ -1,0 +1,326 @@
+// One request/response exchange on a pooled upstream connection, streaming both ways with
+// backpressure, and the one place that decides whether a socket may go back to the pool.
+import type net from 'node:net';
+import { ERR, type ErrorSpec } from '../errors';
+import type { Acquirer, ConnectionOwner, EndpointPool, UpstreamConnection } from './pool';
+import type { ResponseFraming } from './response-parser';
+
+export interface ExchangeSink {
+  onInterim(status: number, reason: string, headers: string[]): void;
+  onHead(status: number, reason: string, headers: string[], framing: ResponseFraming): void;
+  /** Return false = downstream is slow: the exchange pauses the upstream socket until resume(). */
+  onBody(chunk: Buffer): boolean;
+  onEnd(trailers: string[] | null): void;
+  /** Failure. `afterHead` false → proxy answers with err.status (502/503/504); true → proxy aborts the client connection. */
+  onError(err: ErrorSpec, detail: string, afterHead: boolean): void;
+  /** Request body can take more (after writeBody returned false). */
+  onRequestDrain(): void;
+  /**
+   * 101 Switching Protocols: the socket leaves the pool for good; `rest` = bytes after the head.
+   * The socket is paused with no listeners of ours: attach 'data'/'error' and call resume().
+   */
+  onUpgrade(socket: net.Socket, rest: Buffer): void;
+}
+
+export interface ExchangeRequest {
+  /** e.g. 'GET'; 'HEAD' makes the response bodiless whatever its framing headers say. */
+  method: string;
+  /** Full serialized request head incl. request line, headers and the final CRLF CRLF (latin1/ASCII). */
+  head: string;
+  /** 'chunked': the exchange writes chunk framing around writeBody chunks and `0\r\n\r\n` at endBody. */
+  body: 'none' | 'length' | 'chunked';
+  /** RFC 9110 §9.2.2. */
+  idempotent: boolean;
+  /** From startExchange to the final response head, ms (pool wait and connect included). */
+  responseTimeoutMs: number;
+}
+
+export interface Exchange {
+  /** Returns false when the caller should wait for onRequestDrain (always before connect). The chunk is copied. */
+  writeBody(chunk: Buffer): boolean;
+  endBody(): void;
+  /** Undo the pause asked for by onBody returning false. */
+  resume(): void;
+  /** Client went away: destroy the upstream socket, never reuse it. No sink callback follows. */
+  abort(): void;
+}
+
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+export function startExchange(pool: EndpointPool, req: ExchangeRequest, sink: ExchangeSink): Exchange {
+  const ex = new UpstreamExchange(pool, req, sink);
+  ex.start();
+  return ex;
+}
+
+function onResponseTimeout(ex: UpstreamExchange): void {
+  ex.timedOut();
+}
+
+class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer {
+  private conn: UpstreamConnection | null = null;
+  /** Waiting in the pool's FIFO queue. */
+  private queued = false;
+  private timer: NodeJS.Timeout | null = null;
+  /** Body chunks written before a socket was ready (copies). */
+  private early: Buffer[] | null = null;
+  /** endBody() was called. */
+  private bodyEnded: boolean;
+  /** A writeBody returned false and onRequestDrain is owed. */
+  private needDrain = false;
+  private headSeen = false;
+  private upgraded = false;
+  private responseEnded = false;
+  private trailers: string[] | null = null;
+  private keepAlive = false;
+  /** Any response byte on the current socket (a stale-socket retry is only safe before that). */
+  private gotBytes = false;
+  private retried = false;
+  private paused = false;
+  /** The sink got its last callback (onEnd/onError/onUpgrade), or abort() was called. */
+  private finished = false;
+
+  constructor(
+    private readonly pool: EndpointPool,
+    private readonly req: ExchangeRequest,
+    private readonly sink: ExchangeSink,
+  ) {
+    this.bodyEnded = req.body === 'none';
+  }
+
+  start(): void {
+    this.timer = setTimeout(onResponseTimeout, this.req.responseTimeoutMs, this);
+    this.queued = this.pool.acquire(this, false);
+  }
+
+  // --- Acquirer ------------------------------------------------------------------------------
+
+  onAcquire(err: ErrorSpec | null, detail: string, conn: UpstreamConnection | null): void {
+    this.queued = false;
+    if (this.finished) {
+      // Aborted or timed out while connecting: the new socket is unused, keep it warm.
+      if (conn !== null) this.pool.release(conn);
+      return;
+    }
+    if (err !== null) return this.fail(err, detail, false);
+    this.attach(conn!);
+  }
+
+  private attach(conn: UpstreamConnection): void {
+    this.conn = conn;
+    conn.owner = this;
+    conn.parser.reset(this.req.method === 'HEAD');
+    this.gotBytes = false;
+    const s = conn.socket;
+    // One writev for the head and whatever body is already here.
+    s.cork();
+    s.write(this.req.head, 'latin1');
+    const early = this.early;
+    if (early !== null) {
+      this.early = null;
+      for (let i = 0; i < early.length; i++) this.writeFramed(s, early[i]);
+    }
+    if (this.bodyEnded && this.req.body === 'chunked') s.write(LAST_CHUNK, 'latin1');
+    s.uncork();
+    if (this.needDrain && !s.writableNeedDrain) {
+      this.needDrain = false;
+      this.sink.onRequestDrain();
+    }
+  }
+
+  // --- Exchange ------------------------------------------------------------------------------
+
+  writeBody(chunk: Buffer): boolean {
+    if (this.finished || this.responseEnded || this.bodyEnded || chunk.length === 0) return true;
+    // The caller's chunk is only valid during the call, the socket may hold it longer.
+    const copy = Buffer.allocUnsafe(chunk.length);
+    chunk.copy(copy);
+    const conn = this.conn;
+    if (conn === null) {
+      if (this.early === null) this.early = [copy];
+      else this.early.push(copy);
+      this.needDrain = true;
+      return false;
+    }
+    const s = conn.socket;
+    if (this.req.body === 'chunked') s.cork();
+    const ok = this.writeFramed(s, copy);
+    if (this.req.body === 'chunked') s.uncork();
+    if (ok && !s.writableNeedDrain) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  private writeFramed(s: net.Socket, chunk: Buffer): boolean {
+    if (this.req.body !== 'chunked') return s.write(chunk);
+    // RFC 9112 §7.1: chunk-size CRLF chunk-data CRLF (never a zero-size chunk here: it would end the body).
+    s.write(chunk.length.toString(16) + CRLF, 'latin1');
+    s.write(chunk);
+    return s.write(CRLF, 'latin1');
+  }
+
+  endBody(): void {
+    if (this.finished || this.bodyEnded) return;
+    this.bodyEnded = true;
+    const conn = this.conn;
+    if (conn !== null && this.req.body === 'chunked') conn.socket.write(LAST_CHUNK, 'latin1');
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.conn !== null && !this.finished) this.conn.socket.resume();
+  }
+
+  abort(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.stop();
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) this.pool.destroy(conn);
+  }
+
+  // --- ConnectionOwner: socket events --------------------------------------------------------
+
+  onSocketData(chunk: Buffer): void {
+    const conn = this.conn;
+    if (this.finished || conn === null) return;
+    this.gotBytes = true;
+    const n = conn.parser.execute(chunk);
+    if (this.finished) return; // the sink aborted from a callback
+    if (n < 0) return this.fail(ERR.UPSTREAM_BAD_RESPONSE, conn.parser.error ?? 'invalid response', this.headSeen);
+    if (this.upgraded) return this.handOver(conn, n === chunk.length ? EMPTY : chunk.subarray(n));
+    if (this.responseEnded) this.complete(n === chunk.length);
+  }
+
+  onSocketClose(err: Error | null): void {
+    const conn = this.conn;
+    if (this.finished || conn === null) return;
+    if (err === null && this.headSeen) {
+      // EOF ends a close-delimited body (RFC 9112 §6.3 rule 8); anything else was cut short.
+      if (conn.parser.finish()) {
+        if (this.responseEnded) return this.complete(false);
+      }
+      return this.fail(ERR.UPSTREAM_RESET, conn.parser.error ?? 'closed mid-response', true);
+    }
+    if (this.headSeen) return this.fail(ERR.UPSTREAM_RESET, errorDetail(err, 'reset mid-response'), true);
+    // No complete head. A reused keep-alive socket the upstream closed before answering (the
+    // idle-close race, RFC 9112 §9.3.1) is retried once on a fresh one — only for an idempotent
+    // request without a body, so nothing can be replayed that the upstream may have acted on.
+    if (!this.gotBytes && !this.retried && conn.uses > 0 && this.req.idempotent && this.req.body === 'none') {
+      this.retried = true;
+      this.conn = null;
+      this.pool.destroy(conn);
+      this.queued = this.pool.acquire(this, true);
+      return;
+    }
+    this.fail(ERR.UPSTREAM_RESET, errorDetail(err, this.gotBytes ? 'closed mid-head' : 'closed before responding'), false);
+  }
+
+  onSocketDrain(): void {
+    if (this.needDrain && !this.finished) {
+      this.needDrain = false;
+      this.sink.onRequestDrain();
+    }
+  }
+
+  // --- ConnectionOwner: parser callbacks (inside execute) --------------------------------------
+
+  onInterim(status: number, reason: string, headers: string[]): void {
+    if (!this.finished) this.sink.onInterim(status, reason, headers);
+  }
+
+  onHead(status: number, reason: string, headers: string[], framing: ResponseFraming): void {
+    if (this.finished) return;
+    this.headSeen = true;
+    this.keepAlive = framing.keepAlive;
+    this.upgraded = framing.upgrade;
+    this.stop();
+    this.sink.onHead(status, reason, headers, framing);
+  }
+
+  onBody(chunk: Buffer): void {
+    if (this.finished) return;
+    if (!this.sink.onBody(chunk) && !this.paused && this.conn !== null) {
+      this.paused = true;
+      this.conn.socket.pause();
+    }
+  }
+
+  onEnd(trailers: string[] | null): void {
+    this.responseEnded = true;
+    this.trailers = trailers;
+  }
+
+  // --- ends ----------------------------------------------------------------------------------
+
+  timedOut(): void {
+    this.timer = null;
+    if (this.finished) return;
+    if (this.queued) {
+      this.pool.cancel(this);
+      this.queued = false;
+      return this.fail(ERR.UPSTREAM_POOL_FULL, `no connection to ${this.pool.key} within ${this.req.responseTimeoutMs} ms`, false);
+    }
+    this.fail(ERR.UPSTREAM_TIMEOUT, `no response head within ${this.req.responseTimeoutMs} ms`, false);
+  }
+
+  /**
+   * The response ended cleanly. The socket is reused only when the request body was fully written,
+   * the response allows keep-alive and no byte followed it (an upstream that answered early, e.g.
+   * 413, leaves the request body unfinished: that socket is closed).
+   */
+  private complete(noExtraBytes: boolean): void {
+    this.finished = true;
+    this.stop();
+    const conn = this.conn!;
+    this.conn = null;
+    if (this.keepAlive && this.bodyEnded && noExtraBytes && !conn.dead) {
+      this.paused = false;
+      this.pool.release(conn);
+    } else {
+      this.pool.destroy(conn);
+    }
+    this.sink.onEnd(this.trailers);
+  }
+
+  private handOver(conn: UpstreamConnection, rest: Buffer): void {
+    this.finished = true;
+    this.stop();
+    this.conn = null;
+    const s = conn.socket;
+    s.pause();
+    this.pool.detach(conn);
+    this.sink.onUpgrade(s, rest);
+  }
+
+  private fail(err: ErrorSpec, detail: string, afterHead: boolean): void {
+    this.finished = true;
+    this.stop();
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) this.pool.destroy(conn);
+    this.sink.onError(err, detail, afterHead);
+  }
+
+  private stop(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.queued) {
+      this.queued = false;
+      this.pool.cancel(this);
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function errorDetail(err: Error | null, fallback: string): string {
+  if (err === null) return fallback;
+  const code = (err as NodeJS.ErrnoException).code;
+  return code !== undefined ? fallback + ' (' + code + ')' : fallback + ' (' + err.message + ')';
+}

@@ -1,0 +1,103 @@
+// Table-driven checks of src/http/request-head.ts and src/http/forwarding.ts.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { readSettings } from '../../src/env';
+import { ERR } from '../../src/errors';
+import type { IncomingHead } from '../../src/http/downstream';
+import { buildUpstreamHead, filterResponseHeaders, TrustedProxies } from '../../src/http/forwarding';
+import { checkRequestHead, newRequestFraming } from '../../src/http/request-head';
+
+const settings = readSettings({ GATEMESH_MAX_URI_BYTES: '64', GATEMESH_MAX_HEADER_BYTES: '512', GATEMESH_MAX_BODY_BYTES: '1000' });
+
+function head(over: Partial<IncomingHead>): IncomingHead {
+  return { method: 'GET', path: '/', query: '', httpMinor: 1, headers: ['host', 'h'], remoteAddress: '10.0.0.9', scheme: 'http', headBytes: -1, ...over };
+}
+
+describe('checkRequestHead', () => {
+  const cases: { desc: string; head: Partial<IncomingHead>; want: unknown }[] = [
+    { desc: 'plain GET', head: {}, want: null },
+    { desc: 'missing Host on 1.1', head: { headers: [] }, want: ERR.MISSING_HOST },
+    { desc: 'missing Host on 1.0 is fine', head: { headers: [], httpMinor: 0 }, want: null },
+    { desc: 'duplicate Host', head: { headers: ['host', 'a', 'host', 'a'] }, want: ERR.DUPLICATE_HOST },
+    { desc: 'bad Host', head: { headers: ['host', 'a b'] }, want: ERR.BAD_HOST },
+    { desc: 'IPv6 Host with port', head: { headers: ['host', '[::1]:8080'] }, want: null },
+    { desc: 'duplicate Content-Length', head: { headers: ['host', 'h', 'content-length', '1', 'content-length', '1'] }, want: ERR.BAD_CONTENT_LENGTH },
+    { desc: 'Content-Length not digits', head: { headers: ['host', 'h', 'content-length', '1e3'] }, want: ERR.BAD_CONTENT_LENGTH },
+    { desc: 'CL + TE', head: { headers: ['host', 'h', 'content-length', '1', 'transfer-encoding', 'chunked'] }, want: ERR.CL_AND_TE },
+    { desc: 'TE gzip, chunked', head: { headers: ['host', 'h', 'transfer-encoding', 'gzip, chunked'] }, want: ERR.BAD_TRANSFER_ENCODING },
+    { desc: 'TE chunked on HTTP/1.0', head: { httpMinor: 0, headers: ['transfer-encoding', 'chunked'] }, want: ERR.BAD_TRANSFER_ENCODING },
+    { desc: 'TE Chunked (case-insensitive)', head: { headers: ['host', 'h', 'transfer-encoding', 'Chunked'] }, want: null },
+    { desc: 'URI too long', head: { path: '/' + 'a'.repeat(80) }, want: ERR.URI_TOO_LONG },
+    { desc: 'headers too large', head: { headers: ['host', 'h', 'x', 'v'.repeat(600)] }, want: ERR.HEADERS_TOO_LARGE },
+    { desc: 'declared body over the limit', head: { headers: ['host', 'h', 'content-length', '1001'] }, want: ERR.BODY_TOO_LARGE },
+    { desc: 'control char in value', head: { headers: ['host', 'h', 'x', 'a\x01'] }, want: ERR.BAD_HEADER },
+    { desc: 'bad header name', head: { headers: ['host', 'h', 'x y', 'a'] }, want: ERR.BAD_HEADER },
+    { desc: 'bad method', head: { method: 'GE T' }, want: ERR.BAD_REQUEST_LINE },
+    { desc: 'relative target', head: { path: 'foo' }, want: ERR.BAD_REQUEST_LINE },
+    { desc: 'space in target', head: { path: '/a b' }, want: ERR.BAD_REQUEST_LINE },
+    { desc: 'HTTP/1.2', head: { httpMinor: 2 }, want: ERR.HTTP_VERSION },
+    { desc: 'absolute-form', head: { path: 'http://other.test/x', headers: ['host', 'h'] }, want: null },
+  ];
+  for (const c of cases) {
+    it(c.desc, () => {
+      const out = newRequestFraming();
+      assert.equal(checkRequestHead(head(c.head), settings, true, out), c.want);
+    });
+  }
+
+  it('absolute-form authority replaces Host (RFC 9112 §3.2.2)', () => {
+    const out = newRequestFraming();
+    checkRequestHead(head({ path: 'http://other.test:81/x/y' }), settings, true, out);
+    assert.equal(out.host, 'other.test:81');
+    assert.equal(out.path, '/x/y');
+  });
+
+  it('derives framing, close and upgrade', () => {
+    const out = newRequestFraming();
+    checkRequestHead(head({ headers: ['host', 'h', 'connection', 'Upgrade, close', 'upgrade', 'websocket', 'transfer-encoding', 'chunked'] }), settings, true, out);
+    assert.equal(out.chunked, true);
+    assert.equal(out.close, true);
+    assert.equal(out.upgrade, true);
+    assert.deepEqual(out.connectionTokens, ['upgrade', 'close']);
+    const ten = newRequestFraming();
+    checkRequestHead(head({ httpMinor: 0, headers: ['connection', 'keep-alive'] }), settings, true, ten);
+    assert.equal(ten.close, false);
+  });
+});
+
+describe('buildUpstreamHead', () => {
+  it('drops hop-by-hop and adds X-Forwarded-* from an untrusted peer', () => {
+    const h = head({ method: 'POST', path: '/p', query: 'q=1', headers: ['host', 'h', 'connection', 'x-a', 'x-a', '1', 'keep-alive', '5', 'te', 'trailers', 'x-forwarded-for', '1.1.1.1', 'content-length', '3', 'expect', '100-continue', 'x-b', '2'] });
+    const f = newRequestFraming();
+    checkRequestHead(h, settings, true, f);
+    const s = buildUpstreamHead(h, f, new TrustedProxies([]), false);
+    assert.equal(s, 'POST /p?q=1 HTTP/1.1\r\nhost: h\r\nte: trailers\r\nx-b: 2\r\ncontent-length: 3\r\nx-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\n\r\n');
+  });
+
+  it('appends to X-Forwarded-For from a trusted proxy', () => {
+    const h = head({ headers: ['host', 'h', 'x-forwarded-for', '1.1.1.1', 'x-forwarded-proto', 'https'] });
+    const f = newRequestFraming();
+    checkRequestHead(h, settings, true, f);
+    const s = buildUpstreamHead(h, f, new TrustedProxies(['10.0.0.0/8']), false);
+    assert.match(s, /x-forwarded-for: 1\.1\.1\.1, 10\.0\.0\.9\r\n/);
+    assert.match(s, /x-forwarded-proto: https\r\n/);
+  });
+
+  it('finds the rightmost untrusted client address', () => {
+    const t = new TrustedProxies(['10.0.0.0/8', '::1/128']);
+    assert.equal(t.clientAddress(head({ headers: ['host', 'h', 'x-forwarded-for', '7.7.7.7, 10.1.1.1'] })), '7.7.7.7');
+    assert.equal(t.clientAddress(head({ remoteAddress: '8.8.8.8', headers: ['host', 'h', 'x-forwarded-for', '7.7.7.7'] })), '8.8.8.8');
+    assert.throws(() => new TrustedProxies(['nope/8']), /not an IP/);
+  });
+});
+
+describe('filterResponseHeaders', () => {
+  it('drops hop-by-hop and Connection-listed fields, keeps duplicates', () => {
+    const out = filterResponseHeaders(['connection', 'x-s', 'x-s', '1', 'set-cookie', 'a', 'set-cookie', 'b', 'transfer-encoding', 'chunked', 'date', 'x']);
+    assert.deepEqual(out, ['set-cookie', 'a', 'set-cookie', 'b']);
+  });
+  it('returns the same array when nothing needs dropping', () => {
+    const h = ['x', '1'];
+    assert.equal(filterResponseHeaders(h), h);
+  });
+});

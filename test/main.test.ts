@@ -1,0 +1,168 @@
+// Process-level behaviour (src/main.ts, src/cli.ts): admin endpoints, SIGTERM drain, the
+// `validate` command, Gateway API manifests end to end, on both front ends.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { FRONTENDS, nativeConfig, startGateway, tempDir, writeConfig } from './helpers/gateway';
+import { echoUpstream, httpUpstream, rawRequest, request } from './helpers/servers';
+
+const BIN = path.resolve(__dirname, '../../bin/gatemesh.js');
+
+describe('gatemesh validate', () => {
+  it('exits 0 for a valid config', () => {
+    const file = writeConfig(nativeConfig('routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:1"]\n'));
+    const r = spawnSync(process.execPath, [BIN, 'validate', file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  });
+  it('exits 1 naming file, line and field', () => {
+    const file = writeConfig(nativeConfig('routes:\n  - name: r\n    backend: b\n    wieght: 3\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:1"]\n'));
+    const r = spawnSync(process.execPath, [BIN, 'validate', file], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:8: .*wieght`));
+  });
+  it('refuses to start on a bad config with the same message', () => {
+    const file = writeConfig('listeners: [{ name: web, port: 99999 }]\n');
+    const r = spawnSync(process.execPath, [BIN, '--config', file], { encoding: 'utf8', env: { ...process.env, GATEMESH_ADMIN_ADDR: '127.0.0.1:0' } });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /:1: .*port/);
+  });
+});
+
+for (const fe of FRONTENDS) {
+  describe(`process lifecycle [${fe}]`, () => {
+    it('admin /live, /ready, /config and /stats', async () => {
+      const echo = await echoUpstream();
+      const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${echo.port}"]\n`));
+      try {
+        assert.equal((await request(gw.adminPort, { path: '/live' })).status, 200);
+        assert.equal((await request(gw.adminPort, { path: '/ready' })).status, 200);
+        const cfg = JSON.parse((await request(gw.adminPort, { path: '/config' })).body);
+        assert.equal(cfg.frontend, fe);
+        assert.equal(cfg.listeners[0].port, gw.port);
+        assert.equal(cfg.config.listeners[0].routes[0].name, 'r');
+        await request(gw.port, { path: '/x' });
+        const stats = JSON.parse((await request(gw.adminPort, { path: '/stats' })).body);
+        assert.ok(stats.requests >= 1);
+      } finally {
+        await gw.stop();
+        await echo.close();
+      }
+    });
+
+    it('SIGTERM lets an in-flight request finish, then exits 0', async () => {
+      const up = await httpUpstream((_req, res) => setTimeout(() => res.end('finished'), 700));
+      const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${up.port}"]\n`), {
+        GATEMESH_DRAIN_TIMEOUT_MS: '5000',
+      });
+      try {
+        const pending = request(gw.port, { path: '/slow' });
+        await new Promise((r) => setTimeout(r, 200));
+        const exit = gw.stop();
+        const r = await pending;
+        assert.equal(r.status, 200);
+        assert.equal(r.body, 'finished');
+        assert.equal(await exit, 0);
+        // No longer accepting.
+        const refused = await new Promise<boolean>((resolve) => {
+          const s = net.connect(gw.port, '127.0.0.1');
+          s.on('error', () => resolve(true));
+          s.on('connect', () => {
+            s.destroy();
+            resolve(false);
+          });
+        });
+        assert.equal(refused, true);
+      } finally {
+        await up.close();
+      }
+    });
+
+    it('serves Gateway API manifests with EndpointSlice addresses', async () => {
+      const echo = await echoUpstream();
+      const dir = tempDir();
+      fs.writeFileSync(
+        path.join(dir, 'gateway.yaml'),
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: gatemesh }
+spec: { controllerName: gatemesh.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: default }
+spec:
+  gatewayClassName: gatemesh
+  addresses: [{ type: IPAddress, value: 127.0.0.1 }]
+  listeners:
+    - { name: http, port: 0, protocol: HTTP }
+`,
+      );
+      fs.writeFileSync(
+        path.join(dir, 'app.yaml'),
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app, namespace: default }
+spec:
+  parentRefs: [{ name: gw }]
+  hostnames: [app.example.com]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /api } }]
+      backendRefs: [{ name: app, port: 80 }]
+    - matches: [{ path: { type: Exact, value: /gone } }]
+      backendRefs: [{ name: nothing, port: 80 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: app, namespace: default }
+spec:
+  ports: [{ name: http, port: 80, targetPort: 8080 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: app-1
+  namespace: default
+  labels: { kubernetes.io/service-name: app }
+addressType: IPv4
+ports: [{ name: http, port: ${echo.port} }]
+endpoints:
+  - addresses: [127.0.0.1]
+`,
+      );
+      const gw = await startGateway(fe, '', {}, dir);
+      try {
+        const ok = await request(gw.port, { path: '/api/x', headers: { host: 'app.example.com' } });
+        assert.equal(ok.status, 200);
+        assert.equal(JSON.parse(ok.body).url, '/api/x');
+        assert.equal((await request(gw.port, { path: '/api/x', headers: { host: 'other.example.com' } })).status, 404);
+        assert.equal((await request(gw.port, { path: '/gone', headers: { host: 'app.example.com' } })).status, 500);
+      } finally {
+        await gw.stop();
+        await echo.close();
+      }
+    });
+  });
+}
+
+describe('HTTP/1.0 clients [native-free]', () => {
+  it('never get chunked: the body is close-delimited', async () => {
+    const up = await httpUpstream((_req, res) => {
+      res.write('part1-');
+      res.end('part2');
+    });
+    const gw = await startGateway('native-free', nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${up.port}"]\n`));
+    try {
+      const r = await rawRequest(gw.port, 'GET / HTTP/1.0\r\n\r\n', 800);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['transfer-encoding'], undefined);
+      assert.equal(r.body, 'part1-part2');
+      assert.equal(r.closed, true);
+    } finally {
+      await gw.stop();
+      await up.close();
+    }
+  });
+});
