@@ -234,7 +234,12 @@ export class EndpointPool {
   close(): void {
     this.closed = true;
     for (const w of this.waiters.splice(0)) w.who.onAcquire(ERR.UPSTREAM_CONNECT, 'pool closed', null);
-    for (const c of [...this.live]) this.destroy(c);
+    const closed = new Error('pool closed');
+    for (const c of [...this.live]) {
+      const owner = c.owner;
+      this.destroy(c);
+      if (owner !== null) owner.onSocketClose(closed);
+    }
   }
 
   /** @internal an idle socket closed, errored, timed out or sent unexpected bytes. */
@@ -273,6 +278,7 @@ export class EndpointPool {
       socket.removeListener('connect', onConnect);
       socket.removeListener('error', onConnectError);
       socket.removeListener('timeout', onConnectTimeout);
+      socket.removeListener('close', onConnectClose);
       socket.setTimeout(0);
       if (err !== null) {
         this.destroy(conn);
@@ -285,9 +291,12 @@ export class EndpointPool {
     const onConnect = (): void => settle(null, '');
     const onConnectError = (err: NodeJS.ErrnoException): void => settle(ERR.UPSTREAM_CONNECT, (err.code ?? err.message) + ' ' + this.key);
     const onConnectTimeout = (): void => settle(ERR.UPSTREAM_CONNECT_TIMEOUT, this.opts.connectTimeoutMs + ' ms to ' + this.key);
+    // Destroyed before connecting (closeAll) without an error: still answer the acquirer.
+    const onConnectClose = (): void => settle(ERR.UPSTREAM_CONNECT, 'closed while connecting to ' + this.key);
     socket.once('connect', onConnect);
     socket.on('error', onConnectError);
     socket.on('timeout', onConnectTimeout);
+    socket.on('close', onConnectClose);
     socket.setTimeout(this.opts.connectTimeoutMs);
   }
 }

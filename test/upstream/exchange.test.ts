@@ -612,3 +612,26 @@ test('exchange: connect timeout → UPSTREAM_CONNECT_TIMEOUT', async () => {
     await worker.terminate();
   }
 });
+
+test('exchange: closeAll fails in-flight and queued exchanges at once', async () => {
+  const srv = await rawServer(() => {});
+  const p = pools(1);
+  const pool = p.get({ address: '127.0.0.1', port: srv.port });
+  try {
+    const busy = recorder();
+    startExchange(pool, get(), busy.sink);
+    const queued = recorder();
+    startExchange(pool, get(), queued.sink);
+    await until(() => srv.accepted === 1, 2000, 'connection');
+    await delay(10);
+    const t0 = Date.now();
+    p.closeAll();
+    const [a, b] = await Promise.all([busy.done, queued.done]);
+    assert.ok(Date.now() - t0 < 500, 'not left to the 2 s response timeout');
+    assert.equal(a.error?.afterHead, false);
+    assert.ok(a.error?.err === ERR.UPSTREAM_RESET || a.error?.err === ERR.UPSTREAM_CONNECT, a.error?.err.code);
+    assert.equal(b.error?.err, ERR.UPSTREAM_CONNECT);
+  } finally {
+    await srv.close();
+  }
+});

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compareRatios, confirmed, DEFAULT_THRESHOLDS, ratiosOf, type RatioTable } from '../../bench/harness/compare';
+import type { BenchResults, ProxyScenarioResult } from '../../bench/harness/results';
+
+function table(p99: number, throughput: number, peer = 'nginx', proxy = 'gatemesh-uws'): RatioTable {
+  return { 'small-get': { [proxy]: { [peer]: { p99, throughput } } } };
+}
+
+const cases: { desc: string; base: [number, number]; cand: [number, number]; p99ok: boolean; tpok: boolean }[] = [
+  { desc: 'unchanged passes', base: [1.2, 0.8], cand: [1.2, 0.8], p99ok: true, tpok: true },
+  { desc: 'p99 +9.9 % passes', base: [1.0, 0.8], cand: [1.099, 0.8], p99ok: true, tpok: true },
+  { desc: 'p99 +10.1 % fails', base: [1.0, 0.8], cand: [1.101, 0.8], p99ok: false, tpok: true },
+  { desc: 'p99 better passes', base: [1.0, 0.8], cand: [0.5, 0.8], p99ok: true, tpok: true },
+  { desc: 'throughput −4.9 % passes', base: [1.0, 1.0], cand: [1.0, 0.951], p99ok: true, tpok: true },
+  { desc: 'throughput −5.1 % fails', base: [1.0, 1.0], cand: [1.0, 0.949], p99ok: true, tpok: false },
+  { desc: 'throughput better passes', base: [1.0, 0.5], cand: [1.0, 0.9], p99ok: true, tpok: true },
+  { desc: 'a 2 ms delay on a 0.5 ms p99 fails both', base: [1.0, 0.6], cand: [5.0, 0.3], p99ok: false, tpok: false },
+  { desc: 'a figure that could not be measured (NaN) fails', base: [1.0, 0.6], cand: [NaN, NaN], p99ok: false, tpok: false },
+];
+
+for (const c of cases) {
+  test(`compareRatios: ${c.desc}`, () => {
+    const { checks, unmatched } = compareRatios(table(...c.base), table(...c.cand), DEFAULT_THRESHOLDS);
+    assert.deepEqual(unmatched, []);
+    assert.equal(checks.length, 2);
+    assert.equal(checks.find((x) => x.figure === 'p99')!.ok, c.p99ok);
+    assert.equal(checks.find((x) => x.figure === 'throughput')!.ok, c.tpok);
+  });
+}
+
+test('compareRatios prefers nginx, falls back to a peer both sides have', () => {
+  const base: RatioTable = { s: { g: { haproxy: { p99: 1, throughput: 1 }, nginx: { p99: 1, throughput: 1 } } } };
+  const cand: RatioTable = { s: { g: { haproxy: { p99: 2, throughput: 1 }, nginx: { p99: 1, throughput: 1 } } } };
+  assert.equal(compareRatios(base, cand, DEFAULT_THRESHOLDS).checks[0].peer, 'nginx');
+  const noNginx: RatioTable = { s: { g: { haproxy: { p99: 2, throughput: 1 } } } };
+  const r = compareRatios(base, noNginx, DEFAULT_THRESHOLDS);
+  assert.equal(r.checks[0].peer, 'haproxy');
+  assert.equal(r.checks[0].ok, false);
+});
+
+test('compareRatios reports entries without a baseline as unmatched, not as failures', () => {
+  const r = compareRatios(table(1, 1), table(9, 0.1, 'nginx', 'gatemesh-new'), DEFAULT_THRESHOLDS);
+  assert.deepEqual(r.checks, []);
+  assert.deepEqual(r.unmatched, ['small-get/gatemesh-new']);
+});
+
+test('confirmed: a check fails only when it failed in every attempt', () => {
+  const base = table(1, 1);
+  const bad = compareRatios(base, table(2, 1), DEFAULT_THRESHOLDS);
+  const good = compareRatios(base, table(1, 1), DEFAULT_THRESHOLDS);
+  assert.equal(confirmed([bad, bad]).find((c) => c.figure === 'p99')!.ok, false);
+  assert.equal(confirmed([bad, good]).find((c) => c.figure === 'p99')!.ok, true);
+  assert.equal(confirmed([bad]).find((c) => c.figure === 'p99')!.ok, false);
+});
+
+function proxyResult(rps: number, p99: number): ProxyScenarioResult {
+  const pct = { p50: p99 / 2, p90: p99 / 1.5, p99, p999: p99 * 2, max: p99 * 3 };
+  return {
+    note: '',
+    throughput: { median: rps, runs: [{ rps, non2xx: 0, errors: 0 }] },
+    latency: [{ median: pct, runs: [] }],
+  };
+}
+
+test('ratiosOf: gatemesh builds against peers, at the 50 % rate, from the medians', () => {
+  const r = {
+    proxies: [
+      { name: 'direct', kind: 'ceiling', version: '' },
+      { name: 'nginx', kind: 'peer', version: '' },
+      { name: 'gatemesh-uws', kind: 'gatemesh', version: '' },
+    ],
+    scenarios: [
+      {
+        id: 'small-get',
+        rates: [{ pct: 50, rps: 1000 }],
+        proxies: { direct: proxyResult(80000, 0.2), nginx: proxyResult(40000, 0.5), 'gatemesh-uws': proxyResult(20000, 1.0) },
+      },
+      // No 50 % rate: not gated.
+      { id: 'other', rates: [{ pct: 25, rps: 1 }], proxies: { nginx: proxyResult(1, 1), 'gatemesh-uws': proxyResult(1, 1) } },
+    ],
+  } as unknown as BenchResults;
+  assert.deepEqual(ratiosOf(r), { 'small-get': { 'gatemesh-uws': { nginx: { p99: 2, throughput: 0.5 } } } });
+});

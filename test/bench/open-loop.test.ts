@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { runOpenLoop } from '../../bench/harness/open-loop';
+
+function server(handler: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
+  return new Promise((resolve) => {
+    const s = http.createServer(handler);
+    s.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: (s.address() as AddressInfo).port,
+        close: () => new Promise((r) => (s.closeAllConnections(), s.close(() => r()))),
+      }),
+    );
+  });
+}
+
+const GET = (port: number, close = false): Buffer =>
+  Buffer.from(`GET / HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n${close ? 'connection: close\r\n' : ''}\r\n`);
+
+test('open loop sends at an even pace, not in per-second bursts (what autocannon overallRate does)', async () => {
+  const arrivals: number[] = [];
+  const s = await server((_req, res) => {
+    arrivals.push(performance.now());
+    res.end('ok');
+  });
+  try {
+    const r = await runOpenLoop({ port: s.port, request: GET(s.port), rate: 400, durationMs: 1000, warmupMs: 200, connections: 10, newConnectionPerRequest: false });
+    assert.ok(r.sent >= 380 && r.sent <= 420, `sent ${r.sent}`);
+    assert.equal(r.completed, r.sent);
+    assert.equal(r.errors, 0);
+    assert.equal(r.histogram.totalCount, r.completed);
+    // 100 ms buckets over the measured second: each should hold ~40; a bursty generator puts ~400 in one.
+    const t0 = arrivals[0];
+    const buckets = new Array(12).fill(0);
+    for (const t of arrivals) buckets[Math.min(11, Math.floor((t - t0) / 100))]++;
+    for (const b of buckets.slice(0, 10)) assert.ok(b >= 15 && b <= 80, `bucket ${b} in ${buckets.join(',')}`);
+  } finally {
+    await s.close();
+  }
+});
+
+test('open loop charges queueing to latency: a server slower than the rate shows it (no coordinated omission)', async () => {
+  // 2 connections, 50 ms per response → capacity 40/s; asked for 100/s: requests queue and latency grows.
+  const s = await server((_req, res) => setTimeout(() => res.end('ok'), 50));
+  try {
+    const r = await runOpenLoop({ port: s.port, request: GET(s.port), rate: 100, durationMs: 1000, warmupMs: 0, connections: 2, newConnectionPerRequest: false });
+    const p99ms = r.histogram.getValueAtPercentile(99) / 1000;
+    // A closed-loop tool would report ~50 ms; queued requests waited up to ~1.5 s.
+    assert.ok(p99ms > 500, `p99 ${p99ms} ms`);
+    assert.ok(r.completed < r.sent || r.errors > 0 || p99ms > 500);
+  } finally {
+    await s.close();
+  }
+});
+
+test('open loop with a new connection per request', async () => {
+  const peers = new Set<number>();
+  const s = await server((req, res) => {
+    peers.add(req.socket.remotePort!);
+    res.end('ok');
+  });
+  try {
+    const r = await runOpenLoop({ port: s.port, request: GET(s.port, true), rate: 200, durationMs: 500, warmupMs: 0, connections: 5, newConnectionPerRequest: true });
+    assert.ok(r.completed >= 90, `completed ${r.completed}`);
+    assert.equal(r.errors, 0);
+    // One TCP connection (client port) per request.
+    assert.equal(peers.size, r.completed);
+  } finally {
+    await s.close();
+  }
+});
+
+test('open loop counts refused connections as errors and still finishes', async () => {
+  const s = await server((_req, res) => res.end('ok'));
+  const port = s.port;
+  await s.close();
+  const r = await runOpenLoop({ port, request: GET(port), rate: 100, durationMs: 300, warmupMs: 0, connections: 2, newConnectionPerRequest: false });
+  assert.equal(r.completed, 0);
+  assert.ok(r.errors > 0);
+});
