@@ -2,7 +2,7 @@
 // the listeners, runs the admin listener, and turns SIGTERM into a drain and SIGHUP into a reload.
 // It serves no proxy traffic itself.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { loadConfig } from './config/load';
@@ -82,21 +82,30 @@ export async function startGateway(configPath: string, settings: Settings): Prom
         reject(err);
       });
       w.on('exit', (code) => {
-        if (!draining && code !== 0) log.error({ thread, code }, 'worker thread exited');
+        const i = workers.indexOf(w);
+        if (i >= 0) workers.splice(i, 1);
+        if (draining || !ready) return;
+        // A thread that died is replaced, so one bad request cannot shrink the gateway.
+        log.error({ thread, code }, 'worker thread exited; starting a replacement');
+        spawn(thread).catch((err: Error) => log.error(`replacement thread ${thread} failed: ${err.message}`));
       });
     });
 
-  const stopAll = async (): Promise<void> => {
-    await Promise.all(workers.map((w) => w.terminate()));
-    await Promise.all(demos.map((d) => d.close()));
+  const broadcast = (msg: ToWorker): void => {
+    for (const w of workers) w.postMessage(msg);
   };
 
   try {
-    // Thread 0 binds first, so port 0 (tests) resolves to one port that later threads share.
+    // uSockets sets SO_REUSEPORT only for an explicit port, so with several threads a port 0
+    // (tests) is resolved here first; thread 0 then binds, and the others join its ports.
+    if (threads > 1) ports = await Promise.all(groups.map((g) => (g.port === 0 ? freePort(g.address) : g.port)));
     ports = await spawn(0);
     await Promise.all(Array.from({ length: threads - 1 }, (_, i) => spawn(i + 1)));
   } catch (err) {
-    await stopAll();
+    log.error(`start-up failed: ${(err as Error).message}`);
+    broadcast({ type: 'close' });
+    await Promise.all(workers.map((w) => new Promise<void>((r) => (w.once('exit', () => r()), setTimeout(r, 2000).unref()))));
+    await Promise.all(demos.map((d) => d.close()));
     throw err;
   }
   ready = true;
@@ -137,10 +146,6 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     { frontend, threads, listeners: groups.map((g, i) => ({ address: g.address, port: ports[i] })), admin: `${adminHost}:${adminPort}` },
     'gatemesh listening',
   );
-
-  const broadcast = (msg: ToWorker): void => {
-    for (const w of workers) w.postMessage(msg);
-  };
 
   const reload = (): void => {
     try {
@@ -193,6 +198,17 @@ export async function startGateway(configPath: string, settings: Settings): Prom
 
   process.on('SIGHUP', reload);
   return { ports, adminPort, stop };
+}
+
+function freePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, address, () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 function splitHostPort(addr: string): [string, string] {

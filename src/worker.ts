@@ -66,6 +66,7 @@ async function run(): Promise<void> {
     port.postMessage({ type: 'error', thread: init.thread, message: e.message, code: e.code } satisfies FromWorker);
     for (const b of bound) b.closeAll();
     pools.closeAll();
+    port.close();
     return;
   }
   port.postMessage({ type: 'listening', thread: init.thread, ports: bound.map((b) => b.port) } satisfies FromWorker);

@@ -147,6 +147,26 @@ endpoints:
   });
 }
 
+describe('worker threads [uws]', () => {
+  it('two threads share one port and the shared counters see both', async () => {
+    const echo = await echoUpstream();
+    const gw = await startGateway('uws', nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${echo.port}"]\n`), {
+      GATEMESH_THREADS: '2',
+    });
+    try {
+      const cfg = JSON.parse((await request(gw.adminPort, { path: '/config' })).body);
+      assert.equal(cfg.threads, 2);
+      const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => request(gw.port, { path: `/t${i}` })));
+      assert.ok(rs.every((r) => r.status === 200));
+      const stats = JSON.parse((await request(gw.adminPort, { path: '/stats' })).body);
+      assert.equal(stats.requests, 40);
+    } finally {
+      assert.equal(await gw.stop(), 0);
+      await echo.close();
+    }
+  });
+});
+
 describe('HTTP/1.0 clients [native-free]', () => {
   it('never get chunked: the body is close-delimited', async () => {
     const up = await httpUpstream((_req, res) => {

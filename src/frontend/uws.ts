@@ -532,6 +532,7 @@ function listen(
   return new Promise((resolve, reject) => {
     app.listen(spec.address, spec.port, (ls) => {
       if (!ls) {
+        app.close(); // a worker must not exit with uWS handles open (libuv asserts)
         reject(new Error(`uws: cannot listen on ${spec.address}:${spec.port}`));
         return;
       }
