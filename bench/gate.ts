@@ -22,6 +22,7 @@ import { planPinning } from './harness/processes';
 import { allProxies, gatemeshSpec, type ProxySpec } from './harness/proxies';
 import { renderTable } from './harness/report-table';
 import type { BenchResults } from './harness/results';
+import { median } from './harness/stats';
 import { runSuite } from './harness/suite';
 import { pickScenarios, settingsFor, writeResults } from './run';
 
@@ -29,11 +30,13 @@ const GATE_QUICK_SCENARIOS = ['small-get'];
 const GATE_FULL_SCENARIOS = ['small-get', 'post-4k', 'new-conn', 'routes-10k'];
 /** More rounds than the bench: p99 on a shared machine is spiky, and the median of 5 paired rounds holds better. */
 const GATE_ROUNDS = 5;
+/** Whole runs behind a baseline (`--update`). */
+const UPDATE_RUNS = 3;
 
 class SetupError extends Error {}
 
 const HELP = `usage: npm run bench:gate -- [--quick] [--update] [options]
-  --update                rewrite bench/baseline.json from this run (exit 0)
+  --update                rewrite bench/baseline.json from the median of 3 runs (exit 0)
   --baseline FILE         baseline file (default bench/baseline.json)
   --baseline-dir DIR      a built checkout of the baseline gatemesh: measured in the same run, interleaved, and
                           used as the reference instead of a peer (for machines with no peer installed)
@@ -119,6 +122,23 @@ function candidateTable(r: BenchResults, a: BenchArgs): { candidate: RatioTable;
   return { candidate, baseline };
 }
 
+/** Per-entry median of several runs' ratio tables (entries missing from a run are left out of its median). */
+function medianTable(tables: RatioTable[]): RatioTable {
+  const out: RatioTable = {};
+  for (const [sc, byProxy] of Object.entries(tables[0])) {
+    for (const [proxy, byPeer] of Object.entries(byProxy)) {
+      for (const peer of Object.keys(byPeer)) {
+        const seen = tables.map((t) => t[sc]?.[proxy]?.[peer]).filter((x) => x !== undefined);
+        ((out[sc] ??= {})[proxy] ??= {})[peer] = {
+          p99: median(seen.map((x) => x.p99)),
+          throughput: median(seen.map((x) => x.throughput)),
+        };
+      }
+    }
+  }
+  return out;
+}
+
 function readBaseline(file: string): Baseline {
   if (!existsSync(file)) throw new SetupError(`no baseline at ${file}: run npm run bench:gate -- --update (or --quick --update)`);
   const b = JSON.parse(readFileSync(file, 'utf8')) as Baseline;
@@ -157,17 +177,23 @@ async function main(argv: string[]): Promise<number> {
 
   const first = await run();
   if (a.update) {
+    // The committed ratios are the median of UPDATE_RUNS whole runs: one noisy run must not become the bar.
+    const tables = [first.table];
+    for (let i = 1; i < UPDATE_RUNS; i++) {
+      process.stdout.write(`baseline: run ${i + 1} of ${UPDATE_RUNS}\n`);
+      tables.push((await run()).table);
+    }
     const out: Baseline = {
       schema: 1,
       createdAt: first.r.startedAt,
       machine: `${first.r.machine.cores} cores, ${first.r.machine.cpuModel}, Node ${first.r.machine.node}, upstream ${first.r.upstream}`,
       mode: first.r.mode,
       thresholds,
-      ratios: first.table,
+      ratios: medianTable(tables),
     };
     writeFileSync(baselineFile, JSON.stringify(out, null, 2) + '\n');
     process.stdout.write(`baseline written: ${path.relative(process.cwd(), baselineFile)}\n`);
-    for (const [sc, byProxy] of Object.entries(first.table)) {
+    for (const [sc, byProxy] of Object.entries(out.ratios)) {
       for (const [proxy, byPeer] of Object.entries(byProxy)) {
         for (const [peer, v] of Object.entries(byPeer)) {
           process.stdout.write(`  ${sc} ${proxy} vs ${peer}: p99 ${v.p99.toFixed(3)}, req/s ${v.throughput.toFixed(3)}\n`);

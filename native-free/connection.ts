@@ -41,13 +41,13 @@ export class NativeListener implements BoundListener {
     if (this.draining) return;
     this.draining = true;
     // Node ≥ 19 closes idle keep-alive connections in close(); busy ones answer with
-    // `Connection: close` (exchange.ts checks `draining`) and are closed once idle (Conn.idle).
+    // `Connection: close` (exchange.ts checks `draining`) and are closed once idle (Conn.afterFinish).
     this.server.close();
     this.server.closeIdleConnections();
   }
 
   closeAll(): void {
-    this.draining = true;
+    this.stopAccepting();
     this.server.closeAllConnections();
     for (const socket of this.tunnels) socket.destroy();
     this.tunnels.clear();

@@ -13,9 +13,9 @@ export function unwrapAddress(address: string | undefined): string {
 /**
  * Build the head. `req.rawHeaders` is reused as `headers` with its names lower-cased in place
  * (node builds `req.headers` from it lower-casing anyway), so a request costs one small object.
- * `headBytes` is the head's size on the wire assuming single spaces after each colon and no
- * trailing whitespace (llhttp trims optional whitespace before we see the value): exact for the
- * heads clients send, never more than the real size.
+ * `headBytes` is the head's size on the wire counted as if every field were written
+ * `name: value\r\n` (llhttp strips the optional whitespace around values before we see them):
+ * exact for what clients normally send, a byte or so off per field written otherwise.
  */
 export function createIncomingHead(req: IncomingMessage, remoteAddress: string): IncomingHead {
   const url = req.url ?? '';

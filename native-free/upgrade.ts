@@ -14,6 +14,8 @@ const OPEN = 0;
 const ENDED = 1;
 const GONE = 2;
 const EMPTY = Buffer.alloc(0);
+/** Client bytes held while the upstream handshake runs; past this we stop reading. */
+const EARLY_BYTES_MAX = 64 * 1024;
 
 const kUpgrade = Symbol('gatemesh.upgrade');
 type Sock = net.Socket & { [kUpgrade]?: UpgradeExchange };
@@ -47,6 +49,10 @@ export class UpgradeExchange implements UpgradeDownstream {
   private abortCb: (() => void) | null = null;
   private abortFired = false;
   private upstream: net.Socket | null = null;
+  /** Bytes the client sent while we wait for the upstream's answer (read so that a FIN or
+   *  reset is seen at once; WebSocket clients may send frames right after the request). */
+  private early: Buffer[] = [];
+  private earlyBytes = 0;
 
   constructor(
     readonly listener: NativeListener,
@@ -57,6 +63,8 @@ export class UpgradeExchange implements UpgradeDownstream {
   ) {
     (socket as Sock)[kUpgrade] = this;
     socket.on('close', onClientClose);
+    socket.on('end', onClientEnd);
+    socket.on('data', onEarlyData);
     listener.tunnels.add(socket);
     // An upgrade or tunnel counts as in flight until its socket closes, so a drain waits for it.
     listener.inflight++;
@@ -168,6 +176,10 @@ export class UpgradeExchange implements UpgradeDownstream {
     upstream.on('close', onUpstreamClose);
     upstream.setTimeout(0);
     if (this.head.length > 0) upstream.write(this.head);
+    for (const b of this.early) upstream.write(b);
+    this.early = [];
+    // Swap our listener for pipe()'s in the same tick: no 'data' event can fall between.
+    socket.removeListener('data', onEarlyData);
     socket.pipe(upstream);
     upstream.pipe(socket);
   }
@@ -185,6 +197,18 @@ export class UpgradeExchange implements UpgradeDownstream {
       this.listener.inflight--;
       this.listener.tunnels.delete(this.socket);
     }
+  }
+
+  holdEarly(chunk: Buffer): void {
+    if (this.state !== OPEN) return; // answered without a tunnel: the bytes have no reader
+    this.early.push(chunk);
+    this.earlyBytes += chunk.length;
+    if (this.earlyBytes > EARLY_BYTES_MAX) this.socket.pause();
+  }
+
+  clientEnded(): void {
+    // FIN before the tunnel exists: the client gave up (a tunnel handles its own half-close).
+    if (this.state === OPEN) this.socket.destroy();
   }
 
   upstreamFailed(): void {
@@ -226,6 +250,12 @@ function hasField(headers: readonly string[], lowerName: string): boolean {
 
 function onClientClose(this: Sock): void {
   this[kUpgrade]!.clientClosed();
+}
+function onClientEnd(this: Sock): void {
+  this[kUpgrade]!.clientEnded();
+}
+function onEarlyData(this: Sock, chunk: Buffer): void {
+  this[kUpgrade]!.holdEarly(chunk);
 }
 function onClientDrain(this: Sock): void {
   this[kUpgrade]!.deliverDrain();

@@ -4,6 +4,12 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 
+/**
+ * Cores of the machine, read once at load: os.availableParallelism() follows this process's affinity mask, so after
+ * pinSelf() it would say 1 and a second run in the same process (the gate's confirmation) would not pin.
+ */
+export const MACHINE_CORES = os.availableParallelism();
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -31,7 +37,7 @@ export interface Pinning {
 }
 
 export function planPinning(disable: boolean): Pinning {
-  const cores = os.availableParallelism();
+  const cores = MACHINE_CORES;
   if (disable) return { enabled: false, proxyCpus: '', generatorCpus: '', generatorCoreCount: cores, note: 'pinning off (--no-pin)' };
   if (cores < 2) return { enabled: false, proxyCpus: '', generatorCpus: '', generatorCoreCount: 1, note: 'pinning off: 1 core' };
   if (!hasCommand('taskset')) {

@@ -32,7 +32,7 @@ const START_S = 2;
 
 export async function runSuite(o: SuiteOptions): Promise<BenchResults> {
   const startedAt = new Date().toISOString();
-  const machine = describeMachine(o.pin.note); // before pinning: availableParallelism() follows the affinity mask
+  const machine = describeMachine(o.pin.note);
   pinSelf(o.pin);
   const s = o.settings;
   const infos: ProxyInfo[] = o.proxies.map((p) => {
@@ -159,6 +159,12 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
             tool = 'wrk';
             toolNote = `wrk: autocannon's ceiling ${fmtK(autocannonCeiling)} req/s is only ${ratio.toFixed(2)}× the fastest proxy (< ${CEILING_FACTOR}×)`;
             for (const nm of names) tp.set(nm, []);
+            // wrk's first run after autocannon's connections close has read far below the rest (seen: direct 7.5k
+            // against 85k): one short discarded wrk run per proxy first.
+            for (const nm of names) {
+              progress.step(`${sc.id} · wrk warm-up · ${nm}`, 1);
+              await runWrk({ request: req(running.get(nm)!.port), connections: s.connections, durationMs: 1000 }, o.tmp, pinPrefix(o.pin.generatorCpus, o.pin), o.pin.generatorCoreCount);
+            }
             progress.plan((s.rounds * names.length * s.throughputMs) / 1000 / 1, s.rounds * names.length - names.length);
             round = 0; // restart the rounds with wrk
             progress.note(`${sc.id}: ${toolNote}`);

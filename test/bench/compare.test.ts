@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareRatios, confirmed, DEFAULT_THRESHOLDS, ratiosOf, type RatioTable } from '../../bench/harness/compare';
+import { compareRatios, confirmed, DEFAULT_THRESHOLDS, quantile, ratiosOf, type RatioTable } from '../../bench/harness/compare';
 import type { BenchResults, ProxyScenarioResult } from '../../bench/harness/results';
 
 function table(p99: number, throughput: number, peer = 'nginx', proxy = 'gatemesh-uws'): RatioTable {
@@ -80,5 +80,27 @@ test('ratiosOf: gatemesh builds against peers, at the 50 % rate, from the median
       { id: 'other', rates: [{ pct: 25, rps: 1 }], proxies: { nginx: proxyResult(1, 1), 'gatemesh-uws': proxyResult(1, 1) } },
     ],
   } as unknown as BenchResults;
-  assert.deepEqual(ratiosOf(r), { 'small-get': { 'gatemesh-uws': { nginx: { p99: 2, throughput: 0.5 } } } });
+  // No per-round runs in this fixture: only the median ratios.
+  const t = ratiosOf(r)['small-get']['gatemesh-uws'].nginx;
+  assert.deepEqual(Object.keys(ratiosOf(r)), ['small-get']);
+  assert.equal(t.p99, 2);
+  assert.equal(t.throughput, 0.5);
+});
+
+test('compareRatios: a median breach inside the run\'s own noise band passes; beyond it fails', () => {
+  const base = table(1.0, 1.0);
+  const noisy: RatioTable = { 'small-get': { 'gatemesh-uws': { nginx: { p99: 1.3, throughput: 0.9, p99Best: 1.05, throughputBest: 0.97 } } } };
+  const real: RatioTable = { 'small-get': { 'gatemesh-uws': { nginx: { p99: 3.0, throughput: 0.6, p99Best: 2.2, throughputBest: 0.7 } } } };
+  const n = compareRatios(base, noisy, DEFAULT_THRESHOLDS).checks;
+  assert.deepEqual(n.map((c) => c.ok), [true, true]);
+  assert.equal(n[0].bestChange!.toFixed(2), '0.05');
+  const r = compareRatios(base, real, DEFAULT_THRESHOLDS).checks;
+  assert.deepEqual(r.map((c) => c.ok), [false, false]);
+});
+
+test('quantile interpolates between order statistics', () => {
+  assert.equal(quantile([5, 1, 3, 2, 4], 0.25), 2);
+  assert.equal(quantile([5, 1, 3, 2, 4], 0.75), 4);
+  assert.equal(quantile([1, 2], 0.5), 1.5);
+  assert.ok(Number.isNaN(quantile([], 0.5)));
 });

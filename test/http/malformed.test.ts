@@ -33,9 +33,10 @@ const CASES: Case[] = [
   { desc: 'NUL in header value', raw: 'GET /echo HTTP/1.1\r\nHost: h\r\nX-A: a\x00b\r\n\r\n', uwsParserCloses: true },
   { desc: 'control character in header value', raw: 'GET /echo HTTP/1.1\r\nHost: h\r\nX-A: a\x01b\r\n\r\n', uwsParserCloses: true },
   { desc: 'space in header name', raw: 'GET /echo HTTP/1.1\r\nHost: h\r\nX A: b\r\n\r\n', uwsParserCloses: true },
-  { desc: 'double space in request line', raw: 'GET  /echo HTTP/1.1\r\nHost: h\r\n\r\n', uwsParserCloses: true },
+  { desc: 'tab in request line', raw: 'GET\t/echo HTTP/1.1\r\nHost: h\r\n\r\n', uwsParserCloses: true },
   { desc: 'missing HTTP version', raw: 'GET /echo\r\nHost: h\r\n\r\n', uwsParserCloses: true },
-  { desc: 'unknown HTTP version', raw: 'GET /echo HTTP/2.0\r\nHost: h\r\n\r\n', uwsParserCloses: true },
+  // RFC 9110 §15.6.6: a major version the server does not support gets 505.
+  { desc: 'unknown HTTP version', raw: 'GET /echo HTTP/2.0\r\nHost: h\r\n\r\n', uwsParserCloses: true, status: 505 },
   { desc: 'garbage request line', raw: '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n', uwsParserCloses: true },
   { desc: 'missing Host', raw: 'GET /echo HTTP/1.1\r\nX-A: b\r\n\r\n', uwsParserCloses: true },
   { desc: 'duplicate Host', raw: 'GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n' },

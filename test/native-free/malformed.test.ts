@@ -2,6 +2,7 @@
 // and what it lets through to the shared validator (pinned here so the split stays known).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ERR } from '../../src/errors';
 import type { ErrorSpec } from '../../src/errors';
 import type { IncomingHead } from '../../src/http/downstream';
@@ -182,6 +183,37 @@ describe('native-free: malformed requests', () => {
     );
     assert.equal(rs[1].body.toString(), ERR.BAD_HEADER.reason + '\n');
     assert.ok(closed);
+  });
+
+  it('answers mutated requests with well-formed responses only (fast-check)', async () => {
+    const base = [
+      `POST /p?q=1 HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\nhello`,
+      `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+      `GET / HTTP/1.1\r\n${H}X-A: b\r\n\r\n` + GET('/second'),
+    ];
+    const allowed = new Set([200, ...Object.values(ERR).filter((e) => e.close).map((e) => e.status)]);
+    const mutation = fc.record({
+      base: fc.nat(base.length - 1),
+      at: fc.nat(),
+      del: fc.nat(3),
+      insert: fc.uint8Array({ maxLength: 4 }).map((a) => Buffer.from(a).toString('latin1')),
+    });
+    const samples = fc.sample(mutation, { numRuns: 120, seed: 20240601 });
+    for (let i = 0; i < samples.length; i += 30) {
+      await Promise.all(
+        samples.slice(i, i + 30).map(async (m) => {
+          const src = base[m.base];
+          const at = m.at % src.length;
+          const req = src.slice(0, at) + m.insert + src.slice(at + m.del);
+          const { data, closed } = await rawExchange(server.port, req, 80);
+          if (data.length === 0) return; // waiting for more bytes, or closed: both fine
+          for (const r of parseResponses(data, closed)) {
+            assert.ok(allowed.has(r.status), `${JSON.stringify(req)} → ${r.status}`);
+            if (r.status !== 200) assert.equal(header(r, 'connection'), 'close', JSON.stringify(req));
+          }
+        }),
+      );
+    }
   });
 
   it('is still serving after the whole corpus, and a corpus sent in one burst', async () => {

@@ -209,7 +209,8 @@ backends:
         const r = await rawRequest(g2.port, 'GET / HTTP/1.1\r\nHost: h\r\n\r\n');
         assert.equal(r.status, 200);
         assert.equal(r.headers['x-secret'], undefined);
-        assert.equal(r.headers['keep-alive'], undefined);
+        // The upstream's Keep-Alive must not leak (node:http may add its own for this hop).
+        assert.notEqual(r.headers['keep-alive'], 'timeout=9');
         assert.equal((r.raw.match(/set-cookie/gi) ?? []).length, 2);
         assert.equal(r.body, 'ok');
       } finally {
