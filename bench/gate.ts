@@ -86,7 +86,9 @@ async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[]): Prom
       settings,
       pin: planPinning(!a.pin),
       tmp,
-      wrk: a.wrk,
+      // One throughput tool for the baseline and every candidate, or their ratios would not compare: wrk whenever it is
+      // installed (autocannon cannot saturate nginx on one core), rather than the bench's per-run ceiling decision.
+      wrk: a.wrk === 'auto' ? 'always' : a.wrk,
       quiet: a.quiet,
     });
     for (const sc of r.scenarios) {

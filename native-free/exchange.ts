@@ -105,8 +105,22 @@ export class NativeExchange implements Downstream, LiveExchange {
     if (this.state !== OPEN || this.headSent || this.req.httpVersionMinor === 0) return;
     if (status < 102 || status > 199) return;
     const res = this.res as Res;
-    const head = rawHead(status, reason, headers, '') + '\r\n';
-    if (typeof res._writeRaw === 'function') res._writeRaw(head, 'latin1');
+    // res.writeEarlyHints() takes an object (repeated Link lines would be joined) and rejects
+    // Link values its pattern does not know, so the head is written the way writeContinue()
+    // writes its own; writeEarlyHints is the fallback should _writeRaw ever go away.
+    if (typeof res._writeRaw === 'function') {
+      res._writeRaw(rawHead(status, reason, headers, '') + '\r\n', 'latin1');
+    } else if (status === 103) {
+      const links: string[] = [];
+      for (let i = 0; i + 1 < headers.length; i += 2) {
+        if (headers[i].toLowerCase() === 'link') links.push(headers[i + 1]);
+      }
+      try {
+        if (links.length > 0) res.writeEarlyHints({ link: links });
+      } catch {
+        // hints are optional (RFC 8297 §2)
+      }
+    }
   }
 
   writeHead(status: number, reason: string, headers: string[], bodyLength: number, noBody: boolean): void {

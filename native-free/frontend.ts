@@ -26,13 +26,7 @@ type Srv = http.Server & { [kListener]?: NativeListener };
 
 const kListener = Symbol('gatemesh.listener');
 
-/** Expect other than 100-continue (RFC 9110 §10.1.1). Not in src/errors.ts: see the report. */
-const EXPECTATION_FAILED: ErrorSpec = Object.freeze({
-  code: 'GATEMESH_ERR_EXPECTATION_FAILED',
-  status: 417,
-  reason: 'unsupported expectation',
-  close: true,
-});
+
 
 /**
  * SO_REUSEPORT for `listen()` arrived in Node 22.12 / 23.1 (`reusePort: true`). Without it only
@@ -69,7 +63,7 @@ export function listen(
       if (err.code === 'EADDRINUSE' && !reusePortSupported) {
         const e = new Error(
           `${spec.address}:${spec.port} is already bound and Node ${process.versions.node} has no ` +
-            'SO_REUSEPORT (Node >= 22.12): only one thread can serve this listener',
+            `SO_REUSEPORT (Node >= 22.12): only one thread can serve this listener (${err.message})`,
         ) as NodeJS.ErrnoException;
         e.code = NO_REUSEPORT;
         (e as Error & { cause?: unknown }).cause = err;
@@ -170,8 +164,8 @@ function onCheckExpectation(this: Srv, req: http.IncomingMessage, res: http.Serv
   const conn = (req.socket as Sock)[kConn];
   if (conn === undefined) return;
   const x = new NativeExchange(conn, req, res, false);
-  x.kill(EXPECTATION_FAILED.reason);
-  x.writeError(EXPECTATION_FAILED);
+  x.kill(ERR.EXPECTATION_FAILED.reason);
+  x.writeError(ERR.EXPECTATION_FAILED);
 }
 
 /** HTTP/0.9 ("GET /" without a version) is a bad request line; HTTP/2.0 and up get 505. */

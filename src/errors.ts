@@ -32,6 +32,8 @@ export const ERR = Object.freeze({
   URI_TOO_LONG: e('GATEMESH_ERR_URI_TOO_LONG', 414, 'request URI too long', true),
   HEADERS_TOO_LARGE: e('GATEMESH_ERR_HEADERS_TOO_LARGE', 431, 'request header fields too large', true),
   HTTP_VERSION: e('GATEMESH_ERR_HTTP_VERSION', 505, 'HTTP version not supported', true),
+  // RFC 9110 §10.1.1: an expectation other than 100-continue cannot be met.
+  EXPECTATION_FAILED: e('GATEMESH_ERR_EXPECTATION_FAILED', 417, 'unsupported Expect value', true),
   // Routing.
   NO_ROUTE: e('GATEMESH_ERR_NO_ROUTE', 404, 'no route matched'),
   BACKEND_NOT_FOUND: e('GATEMESH_ERR_BACKEND_NOT_FOUND', 500, 'backendRef resolves to nothing'),

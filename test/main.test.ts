@@ -44,7 +44,12 @@ for (const fe of FRONTENDS) {
         assert.equal(cfg.listeners[0].port, gw.port);
         assert.equal(cfg.config.listeners[0].routes[0].name, 'r');
         await request(gw.port, { path: '/x' });
-        const stats = JSON.parse((await request(gw.adminPort, { path: '/stats' })).body);
+        // The worker counts a request just after its last byte is written: poll briefly.
+        let stats = { requests: 0 };
+        for (let i = 0; i < 50 && stats.requests < 1; i++) {
+          stats = JSON.parse((await request(gw.adminPort, { path: '/stats' })).body);
+          if (stats.requests < 1) await new Promise((r) => setTimeout(r, 20));
+        }
         assert.ok(stats.requests >= 1);
       } finally {
         await gw.stop();
@@ -158,7 +163,11 @@ describe('worker threads [uws]', () => {
       assert.equal(cfg.threads, 2);
       const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => request(gw.port, { path: `/t${i}` })));
       assert.ok(rs.every((r) => r.status === 200));
-      const stats = JSON.parse((await request(gw.adminPort, { path: '/stats' })).body);
+      let stats = { requests: 0 };
+      for (let i = 0; i < 50 && stats.requests < 40; i++) {
+        stats = JSON.parse((await request(gw.adminPort, { path: '/stats' })).body);
+        if (stats.requests < 40) await new Promise((r) => setTimeout(r, 20));
+      }
       assert.equal(stats.requests, 40);
     } finally {
       assert.equal(await gw.stop(), 0);

@@ -32,6 +32,74 @@ export interface BackendRef {
   weight: number;
   /** Why `backend` is null (shown in the 500 body and the access log). */
   invalidReason?: string;
+  /** Filters applied only when this backendRef is picked (HTTPBackendRef.filters). */
+  filters?: HTTPFilter[];
+}
+
+/** A header name/value pair (names case-insensitive; stored as given, compared lower-case). */
+export interface HeaderPair {
+  name: string;
+  value: string;
+}
+
+/** Gateway API HTTPHeaderFilter. */
+export interface HeaderModifier {
+  set: HeaderPair[];
+  add: HeaderPair[];
+  remove: string[];
+}
+
+/** Gateway API HTTPPathModifier. */
+export type PathModifier = { type: 'ReplaceFullPath'; value: string } | { type: 'ReplacePrefixMatch'; value: string };
+
+/** Gateway API HTTPRouteFilter, one variant per `type` (Core and Extended). */
+export type HTTPFilter =
+  | { type: 'RequestHeaderModifier'; modifier: HeaderModifier }
+  | { type: 'ResponseHeaderModifier'; modifier: HeaderModifier }
+  | {
+      type: 'RequestRedirect';
+      scheme?: 'http' | 'https';
+      hostname?: string;
+      path?: PathModifier;
+      port?: number;
+      /** 301 | 302 | 303 | 307 | 308; default 302. */
+      statusCode: number;
+    }
+  | { type: 'URLRewrite'; hostname?: string; path?: PathModifier }
+  | {
+      type: 'RequestMirror';
+      /** Backend name, or null when the mirror's backendRef resolves to nothing (mirror skipped). */
+      backend: string | null;
+      /** Share of requests mirrored, 0..100 (percent, or fraction numerator/denominator × 100); default 100. */
+      percent: number;
+    }
+  | {
+      type: 'CORS';
+      allowOrigins: string[];
+      allowMethods: string[];
+      allowHeaders: string[];
+      exposeHeaders: string[];
+      allowCredentials: boolean;
+      /** Seconds; default 5 (Gateway API). */
+      maxAge: number;
+    };
+
+/** HTTPRouteTimeouts, in ms (0 = disabled). */
+export interface RouteTimeouts {
+  /** Whole request, client to last response byte start (Gateway API `request`). */
+  requestMs?: number;
+  /** One upstream attempt (Gateway API `backendRequest`). */
+  backendRequestMs?: number;
+}
+
+/** HTTPRouteRetry (Gateway API experimental/extended). */
+export interface RouteRetry {
+  /** Retries after the first attempt. */
+  attempts: number;
+  /** Upstream statuses that are retried (5xx list). */
+  codes: number[];
+  /** Base backoff in ms (doubled each retry, with jitter). */
+  backoffMs: number;
 }
 
 export type PathMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';
@@ -71,6 +139,12 @@ export interface RouteRule {
   /** Gateway API default when empty: one match of PathPrefix "/". */
   matches: RouteMatch[];
   backendRefs: BackendRef[];
+  /** Rule-level filters in the order given (HTTPRouteRule.filters); absent = none. */
+  filters?: HTTPFilter[];
+  timeouts?: RouteTimeouts;
+  retry?: RouteRetry;
+  /** Where the rule is, for messages. */
+  source?: SourceRef;
 }
 
 export interface Route {

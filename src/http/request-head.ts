@@ -124,6 +124,10 @@ export function checkRequestHead(
       case 'upgrade':
         upgradeHeader = true;
         break;
+      case 'expect':
+        // 100-continue is answered by the front end; nothing else can be met (RFC 9110 §10.1.1).
+        if (value.trim().toLowerCase() !== '100-continue') return ERR.EXPECTATION_FAILED;
+        break;
     }
   }
   if (bytes > settings.maxHeaderBytes) return ERR.HEADERS_TOO_LARGE;

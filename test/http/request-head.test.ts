@@ -36,6 +36,8 @@ describe('checkRequestHead', () => {
     { desc: 'relative target', head: { path: 'foo' }, want: ERR.BAD_REQUEST_LINE },
     { desc: 'space in target', head: { path: '/a b' }, want: ERR.BAD_REQUEST_LINE },
     { desc: 'HTTP/1.2', head: { httpMinor: 2 }, want: ERR.HTTP_VERSION },
+    { desc: 'Expect other than 100-continue', head: { headers: ['host', 'h', 'expect', 'bogus'] }, want: ERR.EXPECTATION_FAILED },
+    { desc: 'Expect 100-continue', head: { headers: ['host', 'h', 'expect', '100-Continue'] }, want: null },
     { desc: 'absolute-form', head: { path: 'http://other.test/x', headers: ['host', 'h'] }, want: null },
   ];
   for (const c of cases) {

@@ -143,6 +143,19 @@ describe('native-free: upgrade', () => {
     await accepted;
   });
 
+  it('an upgrade pipelined behind a slow response waits for it', async () => {
+    server = await startServer(
+      (_head, ds) => setTimeout(() => ds.respond(200, [], 'first', false), 60),
+      {},
+      async (_head, ds) => ds.accept(['Upgrade', 'echo'], await connectUpstream(), Buffer.alloc(0)),
+    );
+    const c = new Client(server.port);
+    c.write('GET /slow HTTP/1.1\r\nHost: a\r\n\r\n' + UPGRADE + 'ping');
+    const text = (await c.until((b) => b.includes('ping'))).toString();
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nfirstHTTP\/1\.1 101 Switching Protocols\r\n[^]*\r\n\r\nping$/);
+    c.destroy();
+  });
+
   it('closeAll() destroys open tunnels', async () => {
     const port = await serve(async (_head, ds) => ds.accept(['Upgrade', 'echo'], await connectUpstream(), Buffer.alloc(0)));
     const c = new Client(port);
