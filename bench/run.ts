@@ -95,7 +95,8 @@ if (require.main === module) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: Error) => {
-      process.stderr.write(`bench: ${e instanceof UsageError ? '' : 'setup error: '}${e.stack ?? e.message}\n`);
+      if (e instanceof UsageError) process.stderr.write(`bench: ${e.message}\n`);
+      else process.stderr.write(`bench: setup error: ${e.stack ?? e.message}\n`);
       process.exit(2);
     },
   );

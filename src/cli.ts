@@ -1,18 +1,26 @@
-// The `gatemesh` command: serve a config, or validate one.
+// The `gatemesh` command: serve a config, validate one, or show its route table.
 //   gatemesh [--config <file|dir>]       serve (default: GATEMESH_CONFIG, else examples/gatemesh.yaml)
 //   gatemesh validate <file|dir>          exit 0 when valid, 1 with file:line: field: problem lines
+//   gatemesh routes [--config <path>] [--test '<METHOD> <url>' -H 'name: value' ...]   (src/routes-command.ts)
 import { DEFAULT_CONFIG_PATH, validateConfig } from './config/load';
 import { readSettings } from './env';
 import { startGateway } from './main';
+import { runRoutesCommand } from './routes-command';
 
 const USAGE = `usage:
   gatemesh [--config <file|dir>]    run the gateway (default: $GATEMESH_CONFIG, else the embedded demo config)
   gatemesh validate <file|dir>      check a config; prints file:line: field: problem, exit 1 on errors
+  gatemesh routes [--config <file|dir>] [--test '<METHOD> <url>' [-H 'name: value']...] [--json]
+                                    print the compiled route table, or which rule a request gets and why
   gatemesh --help | --version
 `;
 
 export function main(argv: string[]): void {
   let configPath: string | undefined;
+  if (argv[0] === 'routes') {
+    process.exitCode = runRoutesCommand(argv.slice(1), (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+    return;
+  }
   if (argv[0] === 'validate') {
     const target = argv[1];
     if (!target) {

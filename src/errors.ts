@@ -46,6 +46,9 @@ export const ERR = Object.freeze({
   UPSTREAM_BAD_RESPONSE: e('GATEMESH_ERR_UPSTREAM_BAD_RESPONSE', 502, 'invalid upstream response'),
   UPSTREAM_TIMEOUT: e('GATEMESH_ERR_UPSTREAM_TIMEOUT', 504, 'upstream response timeout'),
   UPSTREAM_POOL_FULL: e('GATEMESH_ERR_UPSTREAM_POOL_FULL', 503, 'upstream connection limit reached'),
+  // HTTPRoute rules[].timeouts (Gateway API HTTPRouteTimeouts: "MUST return a timeout error").
+  ROUTE_TIMEOUT: e('GATEMESH_ERR_ROUTE_TIMEOUT', 504, 'route request timeout (timeouts.request)'),
+  BACKEND_TIMEOUT: e('GATEMESH_ERR_BACKEND_TIMEOUT', 504, 'backend request timeout (timeouts.backendRequest)'),
   WEBSOCKET_REJECTED: e('GATEMESH_ERR_WEBSOCKET_REJECTED', 502, 'upstream did not accept the WebSocket upgrade'),
   // Server.
   DRAINING: e('GATEMESH_ERR_DRAINING', 503, 'gateway is shutting down', true),

@@ -30,6 +30,8 @@ export interface AccessRecord {
   duration_ms: number;
   /** Time to the upstream response head, ms, or -1 when no upstream answered. */
   upstream_ms: number;
+  /** Upstream attempts made: 0 when none was (no route, no endpoint), above 1 after retries (rules[].retry). */
+  attempts?: number;
   /** Error catalogue code (GATEMESH_ERR_*), or undefined. */
   error?: string;
   /** Short human reason for the error. */

@@ -1,24 +1,34 @@
 // The main thread: loads the config, picks the front end, starts the worker threads that serve
-// the listeners, runs the admin listener, and turns SIGTERM into a drain and SIGHUP into a reload.
+// the listeners, runs the admin listener, and turns SIGTERM into a drain and a config change
+// (file watch, SIGHUP) into a hot reload (src/reload/).
 // It serves no proxy traffic itself.
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { loadConfig } from './config/load';
+import { loadConfig, type LoadResult } from './config/load';
 import type { GatewayConfig } from './config/model';
+import { createConfigCache } from './config/manifest-memo';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './admin/metrics';
 import { startDemoUpstream, type DemoUpstream } from './demo-upstream';
 import type { Settings } from './env';
 import { uwsUnavailableReason } from './frontend/uws';
 import { createLogger, type Logger } from './log';
 import { groupListeners } from './proxy';
-import { createStatsBuffer, readStats } from './stats';
+import { createDeltaEncoder } from './reload/config-delta';
+import { createConfigWatcher, type ConfigWatcher } from './reload/config-watcher';
+import { createListenerSlots } from './reload/listener-slots';
+import { createReloader, type AppliedReply, type ReloadResult } from './reload/reloader';
+import { adminRoutes } from './routes-command';
+import { createStatsBuffer, mainSlot, readStats, StatSlot } from './stats';
 import type { FromWorker, ToWorker, WorkerInit } from './worker';
 
 export interface Gateway {
-  /** Bound port per listener group, in config order of first appearance. */
+  /** Bound port per listener group at start-up, in config order of first appearance. */
   ports: number[];
   adminPort: number;
+  /** Reloads the config now (what a file change or SIGHUP does). */
+  reload(trigger?: string): Promise<ReloadResult>;
   stop(): Promise<void>;
 }
 
@@ -48,7 +58,13 @@ async function withDemoUpstreams(config: GatewayConfig, demo: string[], demos: D
 
 export async function startGateway(configPath: string, settings: Settings): Promise<Gateway> {
   const log = createLogger(settings, { component: 'main' });
-  const loaded = loadConfig(configPath);
+  const cache = createConfigCache();
+  let loaded: LoadResult;
+  try {
+    loaded = loadConfig(configPath, cache);
+  } finally {
+    cache.files.endLoad();
+  }
   const config = loaded.config;
   for (const w of config.warnings) log.warn(w);
   const demos: DemoUpstream[] = [];
@@ -60,22 +76,34 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     threads = 1;
   }
   const stats = createStatsBuffer(threads);
-  const groups = groupListeners(config);
+  const mainStats = new StatSlot(stats, mainSlot(stats));
+  // What the workers have: routes by content id (only changes are sent on reload) and the
+  // listener groups with their stable slots.
+  const encoder = createDeltaEncoder();
+  encoder.commit(encoder.diff(config));
+  const slots = createListenerSlots();
+  const plan = slots.plan(groupListeners(config), config);
+  slots.commit(plan);
   const workers: Worker[] = [];
-  let ports = groups.map((g) => g.port);
   let ready = false;
   let draining = false;
-  let configVersion = 1;
-  let current = config;
 
   const spawn = (thread: number): Promise<number[]> =>
     new Promise((resolve, reject) => {
-      const init: WorkerInit = { settings, config: current, frontend, thread, ports, stats };
+      const init: WorkerInit = {
+        settings,
+        delta: encoder.snapshot(),
+        groups: slots.active.map((g) => ({ address: g.address, port: g.port, listeners: g.listeners, slot: g.slot })),
+        frontend,
+        thread,
+        stats,
+      };
       const w = new Worker(path.join(__dirname, 'worker.js'), { workerData: init });
       workers.push(w);
       w.on('message', (m: FromWorker) => {
         if (m.type === 'listening') resolve(m.ports);
         else if (m.type === 'error') reject(new Error(`thread ${m.thread}: ${m.message}`));
+        else if (m.type === 'unbound') log.info({ thread: m.thread, slot: m.slot, forced: m.forced }, 'removed listener closed');
       });
       w.on('error', (err) => {
         log.error({ err, thread }, 'worker thread failed');
@@ -95,11 +123,35 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     for (const w of workers) w.postMessage(msg);
   };
 
+  /** Sends an apply to every thread and waits for each one's reply (or its exit). */
+  const sendApply = (msg: Extract<ToWorker, { type: 'apply' }>): Promise<AppliedReply[]> =>
+    Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<AppliedReply | null>((resolve) => {
+            const onMessage = (m: FromWorker): void => {
+              if (m.type === 'applied' && m.version === msg.version) done(m);
+            };
+            const onExit = (): void => done(null);
+            const done = (r: AppliedReply | null): void => {
+              w.off('message', onMessage);
+              w.off('exit', onExit);
+              resolve(r);
+            };
+            w.on('message', onMessage);
+            w.on('exit', onExit);
+            w.postMessage(msg);
+          }),
+      ),
+    ).then((rs) => rs.filter((r): r is AppliedReply => r !== null));
+
+  let ports: number[];
   try {
     // uSockets sets SO_REUSEPORT only for an explicit port, so with several threads a port 0
     // (tests) is resolved here first; thread 0 then binds, and the others join its ports.
-    if (threads > 1) ports = await Promise.all(groups.map((g) => (g.port === 0 ? freePort(g.address) : g.port)));
+    if (threads > 1) for (const g of slots.active) if (g.port === 0) g.port = await freePort(g.address);
     ports = await spawn(0);
+    slots.active.forEach((g, i) => (g.port = ports[i]));
     await Promise.all(Array.from({ length: threads - 1 }, (_, i) => spawn(i + 1)));
   } catch (err) {
     log.error(`start-up failed: ${(err as Error).message}`);
@@ -110,11 +162,32 @@ export async function startGateway(configPath: string, settings: Settings): Prom
   }
   ready = true;
 
+  const reloader = createReloader({
+    configPath,
+    log,
+    cache,
+    encoder,
+    slots,
+    stats: mainStats,
+    initial: config,
+    send: sendApply,
+    async resolveDemos(next, current) {
+      // A demo backend keeps the upstream already running; a new one gets its own.
+      const fresh: string[] = [];
+      for (const name of next.demoBackends) {
+        const old = current.backends[name];
+        if (old !== undefined && old.endpoints.length > 0) next.config.backends[name] = old;
+        else fresh.push(name);
+      }
+      await withDemoUpstreams(next.config, fresh, demos);
+    },
+  });
+
   const admin = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
-    const send = (status: number, body: unknown): void => {
+    const send = (status: number, body: unknown, type?: string): void => {
       const text = typeof body === 'string' ? body : JSON.stringify(body, null, 2) + '\n';
-      res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json' });
+      res.writeHead(status, { 'content-type': type ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json') });
       res.end(text);
     };
     switch (url) {
@@ -122,18 +195,29 @@ export async function startGateway(configPath: string, settings: Settings): Prom
         return ready && !draining ? send(200, 'ready\n') : send(503, draining ? 'draining\n' : 'starting\n');
       case '/live':
         return send(200, 'live\n');
-      case '/config':
+      case '/config': {
+        const a = reloader.applied;
         return send(200, {
-          version: configVersion,
+          version: a.version,
+          hash: a.hash,
+          appliedAt: new Date(a.appliedAt).toISOString(),
           frontend,
           threads,
-          listeners: groups.map((g, i) => ({ address: g.address, port: ports[i], names: g.listeners.map((l) => current.listeners[l].name) })),
-          config: current,
+          listeners: slots.active.map((g) => ({ address: g.address, port: g.port, names: g.listeners.map((l) => a.config.listeners[l].name) })),
+          config: a.config,
         });
+      }
       case '/stats':
         return send(200, readStats(stats));
+      case '/metrics':
+        return send(200, renderMetrics(readStats(stats)), METRICS_CONTENT_TYPE);
+      case '/routes': {
+        // The compiled table per bound port; ?test=GET%20http://host/path&header=x:%20y explains one request.
+        const r = adminRoutes(reloader.applied.config, slots.active, req.url ?? '/routes');
+        return send(r.status, r.body);
+      }
       default:
-        return send(404, 'not found: try /ready, /live, /config, /stats\n');
+        return send(404, 'not found: try /ready, /live, /config, /routes, /stats, /metrics\n');
     }
   });
   const [adminHost, adminPortText] = splitHostPort(settings.adminAddr);
@@ -141,35 +225,37 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     admin.once('error', reject);
     admin.listen(Number(adminPortText), adminHost, () => resolve());
   });
+  // Hot reload: a change to the config file(s), after a 100 ms quiet period, or SIGHUP.
+  const reload = (trigger: string): void => {
+    if (!draining) void reloader.reload(trigger);
+  };
+  const onSighup = (): void => reload('SIGHUP');
+  process.on('SIGHUP', onSighup);
+  let watcher: ConfigWatcher | null = null;
+  try {
+    watcher = createConfigWatcher(configPath, {
+      onChange: () => reload('watch'),
+      onError: (err) => log.warn(`config watch stopped (${err.message}); SIGHUP still reloads`),
+    });
+  } catch (err) {
+    log.warn(`cannot watch ${configPath} (${(err as Error).message}); SIGHUP still reloads`);
+  }
+  // A change saved between the first load and the watch starting would otherwise wait for the
+  // next one; with nothing changed this costs one stat per file.
+  reload('watch');
+
   const adminPort = (admin.address() as AddressInfo).port;
   log.info(
-    { frontend, threads, listeners: groups.map((g, i) => ({ address: g.address, port: ports[i] })), admin: `${adminHost}:${adminPort}` },
+    { frontend, threads, listeners: slots.active.map((g) => ({ address: g.address, port: g.port })), admin: `${adminHost}:${adminPort}`, version: 1, hash: reloader.applied.hash },
     'gatemesh listening',
   );
-
-  const reload = (): void => {
-    try {
-      const next = loadConfig(configPath);
-      for (const w of next.config.warnings) log.warn(w);
-      // Demo backends keep the upstream already running.
-      for (const name of next.demoBackends) {
-        const old = current.backends[name];
-        if (old) next.config.backends[name] = old;
-      }
-      const changed = groupListeners(next.config).map((g) => `${g.address}:${g.port}`).join(',') !== groups.map((g) => `${g.address}:${g.port}`).join(',');
-      if (changed) log.warn('reload: listener changes need a restart in this version; routes and backends applied');
-      current = next.config;
-      configVersion++;
-      broadcast({ type: 'reload', config: current });
-      log.info({ version: configVersion }, 'config reloaded');
-    } catch (err) {
-      log.error(`config reload rejected, the previous config keeps serving: ${(err as Error).message}`);
-    }
-  };
 
   const stop = async (): Promise<void> => {
     if (draining) return;
     draining = true;
+    reloader.stop();
+    watcher?.close();
+    process.off('SIGHUP', onSighup);
     log.info({ timeoutMs: settings.drainTimeoutMs }, 'draining');
     const drained = Promise.all(
       workers.map(
@@ -196,8 +282,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     log.info('stopped');
   };
 
-  process.on('SIGHUP', reload);
-  return { ports, adminPort, stop };
+  return { ports, adminPort, reload: (trigger = 'api') => reloader.reload(trigger), stop };
 }
 
 function freePort(address: string): Promise<number> {

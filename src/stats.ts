@@ -1,6 +1,8 @@
 // Counters shared by all threads through one SharedArrayBuffer created by the main thread.
 // Each thread owns a 64-byte slot (one cache line) so threads never write the same line;
-// the admin endpoint sums the slots. Later policies (rate limits, balancers) use the same idea.
+// the admin endpoints sum the slots. The main thread has the slot after the workers' (index
+// `threads`) for what only it does: config reloads. Later policies (rate limits, balancers)
+// use the same idea.
 export const STAT_FIELDS = Object.freeze({
   /** Requests finished (any status). */
   requests: 0,
@@ -10,13 +12,27 @@ export const STAT_FIELDS = Object.freeze({
   inflight: 2,
   /** Client connections the worker could not serve because the client left first. */
   clientAborts: 3,
+  /** Config reloads applied on every thread (main thread's slot). */
+  reloadsApplied: 4,
+  /** Config reloads rejected: invalid config, unbindable listener (main thread's slot). */
+  reloadsRejected: 5,
+  /** Duration of the last applied reload, µs, from the change being noticed to every thread serving it. */
+  lastApplyUs: 6,
+  /** Version of the applied config (1 = the one loaded at start-up). */
+  configVersion: 7,
 });
 
 /** Int32 words per thread slot: 16 × 4 B = 64 B, a cache line on x86-64 and arm64. */
 const SLOT_WORDS = 16;
 
+/** `threads` worker slots plus one for the main thread. */
 export function createStatsBuffer(threads: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(threads * SLOT_WORDS * 4);
+  return new SharedArrayBuffer((threads + 1) * SLOT_WORDS * 4);
+}
+
+/** The main thread's slot index for a buffer made by createStatsBuffer(threads). */
+export function mainSlot(sab: SharedArrayBuffer): number {
+  return sab.byteLength / (SLOT_WORDS * 4) - 1;
 }
 
 export class StatSlot {
@@ -34,13 +50,35 @@ export class StatSlot {
   }
 }
 
-/** Sums every thread's slot (admin /stats). */
-export function readStats(sab: SharedArrayBuffer): Record<keyof typeof STAT_FIELDS, number> {
-  const words = new Int32Array(sab);
-  const threads = words.length / SLOT_WORDS;
-  const out = { requests: 0, errors: 0, inflight: 0, clientAborts: 0 };
-  for (const [name, field] of Object.entries(STAT_FIELDS) as [keyof typeof out, number][]) {
-    for (let t = 0; t < threads; t++) out[name] += Atomics.load(words, t * SLOT_WORDS + field);
-  }
-  return out;
+export interface Stats {
+  requests: number;
+  errors: number;
+  inflight: number;
+  clientAborts: number;
+  reloadsApplied: number;
+  reloadsRejected: number;
+  /** Last applied reload's duration, ms (0 before the first reload). */
+  lastApplyMs: number;
+  configVersion: number;
+}
+
+/** Sums every thread's slot (admin /stats, /metrics). Counters read as unsigned: they wrap at 2^32. */
+export function readStats(sab: SharedArrayBuffer): Stats {
+  const words = new Uint32Array(sab);
+  const slots = words.length / SLOT_WORDS;
+  const sum = (field: number): number => {
+    let n = 0;
+    for (let t = 0; t < slots; t++) n += Atomics.load(words, t * SLOT_WORDS + field);
+    return n;
+  };
+  return {
+    requests: sum(STAT_FIELDS.requests),
+    errors: sum(STAT_FIELDS.errors),
+    inflight: sum(STAT_FIELDS.inflight),
+    clientAborts: sum(STAT_FIELDS.clientAborts),
+    reloadsApplied: sum(STAT_FIELDS.reloadsApplied),
+    reloadsRejected: sum(STAT_FIELDS.reloadsRejected),
+    lastApplyMs: sum(STAT_FIELDS.lastApplyUs) / 1000,
+    configVersion: sum(STAT_FIELDS.configVersion),
+  };
 }

@@ -1,32 +1,67 @@
 // A worker thread: binds every listener (SO_REUSEPORT: the kernel spreads connections over the
-// threads) and serves requests through src/proxy.ts. The main thread tells it to reload, drain
-// and close; counters it shares with the main thread live in a SharedArrayBuffer.
+// threads) and serves requests through src/proxy.ts. The main thread sends it config deltas to
+// apply (src/reload/), and tells it to drain and close; counters it shares with the main thread
+// live in a SharedArrayBuffer.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { GatewayConfig } from './config/model';
 import type { Settings } from './env';
 import { TrustedProxies } from './http/forwarding';
 import { createAccessLog, createLogger } from './log';
-import { compileRuntime, createRequestHandlers, groupListeners, type ProxyContext } from './proxy';
+import { compileRuntime, createRequestHandlers, type ListenerGroup, type ProxyContext } from './proxy';
+import { createDeltaDecoder, type ConfigDelta } from './reload/config-delta';
 import { createPools } from './upstream/pool';
 import type { BoundListener, Frontend } from './frontend/types';
 import { STAT_FIELDS, StatSlot } from './stats';
 
+/** A listener group as the main thread sends it: with its slot and the port to bind. */
+export interface WorkerGroup extends ListenerGroup {
+  slot: number;
+}
+
 export interface WorkerInit {
   settings: Settings;
-  config: GatewayConfig;
+  /** Everything applied so far, as one delta from nothing. */
+  delta: ConfigDelta;
+  /** Groups to bind; `port` 0 (thread 0 alone) → OS-assigned, reported back in `listening`. */
+  groups: WorkerGroup[];
   frontend: 'uws' | 'native-free';
   thread: number;
-  /** Ports to bind per listener group (thread 0 may get 0 → OS-assigned; later threads reuse its ports). */
-  ports: number[];
   stats: SharedArrayBuffer;
 }
 
-export type ToWorker = { type: 'reload'; config: GatewayConfig } | { type: 'drain' } | { type: 'close' };
+export type ToWorker =
+  | {
+      type: 'apply';
+      version: number;
+      delta: ConfigDelta;
+      /** Every group of the new config (ports resolved). */
+      groups: WorkerGroup[];
+      /** Slots to open (in `groups`). */
+      bind: number[];
+      /** Slots to drain gently and then close. */
+      unbind: number[];
+    }
+  | { type: 'drain' }
+  | { type: 'close' };
+
 export type FromWorker =
   | { type: 'listening'; thread: number; ports: number[] }
   | { type: 'error'; thread: number; message: string; code?: string }
-  | { type: 'reloaded'; thread: number; ms: number }
+  | {
+      type: 'applied';
+      thread: number;
+      version: number;
+      /** Time to build the new runtime and swap it in, ms. */
+      ms: number;
+      /** Set when the runtime could not be built: this thread kept the previous config. */
+      error?: string;
+      /** Listeners this thread could not bind. */
+      bindErrors: { slot: number; message: string }[];
+    }
+  | { type: 'unbound'; thread: number; slot: number; forced: boolean }
   | { type: 'drained'; thread: number };
+
+/** How often a closing listener's in-flight count is checked, ms. */
+const DRAIN_POLL_MS = 20;
 
 async function run(): Promise<void> {
   const init = workerData as WorkerInit;
@@ -40,13 +75,13 @@ async function run(): Promise<void> {
     connectTimeoutMs: settings.upstreamConnectTimeoutMs,
     idleTimeoutMs: settings.upstreamIdleTimeoutMs,
   });
-  const groups = groupListeners(init.config);
+  const decoder = createDeltaDecoder();
   const stats = new StatSlot(init.stats, init.thread);
   const ctx: ProxyContext = {
     settings,
     trusted: new TrustedProxies(settings.trustedProxies),
     accessLog: createAccessLog(settings),
-    runtime: compileRuntime(init.config, groups, pools),
+    runtime: compileRuntime(decoder.apply(init.delta), init.groups, pools),
     checkSyntax: frontend.name === 'uws',
     inflight: 0,
     debugDelayMs: settings.debugDelayMs,
@@ -55,45 +90,105 @@ async function run(): Promise<void> {
   const { onRequest, onUpgrade } = createRequestHandlers(ctx);
   // A bug on one request must not take the thread's other connections down with it.
   process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception in worker (request dropped, thread keeps serving)'));
-  const bound: BoundListener[] = [];
+  /** Open listeners by slot; `closing` ones are draining after a reload removed them. */
+  const bound = new Map<number, BoundListener>();
+  const closing = new Set<number>();
+  const bind = (g: WorkerGroup): Promise<BoundListener> =>
+    frontend.listen({ address: g.address, port: g.port }, g.slot, settings, onRequest, onUpgrade).then((b) => {
+      bound.set(g.slot, b);
+      return b;
+    });
+  const ports: number[] = [];
   try {
-    for (let i = 0; i < groups.length; i++) {
-      const g = groups[i];
-      bound.push(await frontend.listen({ address: g.address, port: init.ports[i] ?? g.port }, i, settings, onRequest, onUpgrade));
-    }
+    for (const g of init.groups) ports.push((await bind(g)).port);
   } catch (err) {
     const e = err as Error & { code?: string };
     port.postMessage({ type: 'error', thread: init.thread, message: e.message, code: e.code } satisfies FromWorker);
-    for (const b of bound) b.closeAll();
+    for (const b of bound.values()) b.closeAll();
     pools.closeAll();
     port.close();
     return;
   }
-  port.postMessage({ type: 'listening', thread: init.thread, ports: bound.map((b) => b.port) } satisfies FromWorker);
+  port.postMessage({ type: 'listening', thread: init.thread, ports } satisfies FromWorker);
 
+  /**
+   * A listener the new config no longer has: stop accepting (idle keep-alive connections close,
+   * busy ones get `Connection: close`), let its requests in flight finish, then close whatever is
+   * left once none are, or after GATEMESH_DRAIN_TIMEOUT_MS. Its route table stays in the runtime
+   * until then, so a request already on one of its connections is still routed.
+   */
+  const closeListener = (slot: number): void => {
+    const b = bound.get(slot);
+    if (b === undefined || closing.has(slot)) return;
+    closing.add(slot);
+    b.stopAccepting();
+    const deadline = performance.now() + settings.drainTimeoutMs;
+    const check = (): void => {
+      const forced = b.inflight > 0;
+      if (forced && performance.now() < deadline) {
+        setTimeout(check, DRAIN_POLL_MS);
+        return;
+      }
+      b.closeAll();
+      bound.delete(slot);
+      closing.delete(slot);
+      ctx.runtime.tables[slot] = undefined;
+      port.postMessage({ type: 'unbound', thread: init.thread, slot, forced } satisfies FromWorker);
+    };
+    check();
+  };
+
+  const apply = async (msg: Extract<ToWorker, { type: 'apply' }>): Promise<void> => {
+    const t0 = performance.now();
+    const previous = ctx.runtime;
+    let next;
+    try {
+      next = compileRuntime(decoder.apply(msg.delta), msg.groups, pools, previous);
+    } catch (err) {
+      log.error({ err, version: msg.version }, 'config apply failed on this thread; it keeps the previous config');
+      port.postMessage({ type: 'applied', thread: init.thread, version: msg.version, ms: performance.now() - t0, error: String((err as Error).message), bindErrors: [] } satisfies FromWorker);
+      return;
+    }
+    // Listeners being closed keep their table until they are.
+    for (const slot of [...closing, ...msg.unbind]) next.tables[slot] = previous.tables[slot];
+    // The swap: one assignment. Requests in flight captured `previous` and finish on it.
+    ctx.runtime = next;
+    const ms = performance.now() - t0;
+    const bindErrors: { slot: number; message: string }[] = [];
+    for (const slot of msg.bind) {
+      const g = msg.groups.find((x) => x.slot === slot);
+      if (g === undefined || bound.has(slot)) continue;
+      try {
+        await bind(g);
+      } catch (err) {
+        bindErrors.push({ slot, message: (err as Error).message });
+      }
+    }
+    for (const slot of msg.unbind) closeListener(slot);
+    port.postMessage({ type: 'applied', thread: init.thread, version: msg.version, ms, bindErrors } satisfies FromWorker);
+  };
+
+  // Applies run one at a time, in the order sent (a bind is asynchronous).
+  let applying: Promise<void> = Promise.resolve();
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
-      case 'reload': {
-        const t0 = performance.now();
-        // Requests in flight keep the runtime they captured; new ones see the new one.
-        ctx.runtime = compileRuntime(msg.config, groupListeners(msg.config), pools);
-        port.postMessage({ type: 'reloaded', thread: init.thread, ms: performance.now() - t0 } satisfies FromWorker);
+      case 'apply':
+        applying = applying.then(() => apply(msg));
         break;
-      }
       case 'drain': {
-        for (const b of bound) b.stopAccepting();
+        for (const b of bound.values()) b.stopAccepting();
         const check = (): void => {
           stats.set(STAT_FIELDS.inflight, ctx.inflight);
           if (ctx.inflight <= 0) {
             ctx.accessLog.flush();
             port.postMessage({ type: 'drained', thread: init.thread } satisfies FromWorker);
-          } else setTimeout(check, 20);
+          } else setTimeout(check, DRAIN_POLL_MS);
         };
         check();
         break;
       }
       case 'close':
-        for (const b of bound) b.closeAll();
+        for (const b of bound.values()) b.closeAll();
         pools.closeAll();
         ctx.accessLog.flush();
         log.flush();

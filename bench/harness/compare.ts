@@ -2,6 +2,7 @@
 // Absolute times drift between machines, so every figure is a ratio against a peer measured in the same run, and
 // the gate compares those ratios with the committed ones in bench/baseline.json.
 import type { BenchResults, ScenarioResult } from './results';
+import { median, medianPercentiles } from './stats';
 
 /** gatemesh ÷ peer, for one scenario. */
 export interface GateRatios {
@@ -108,7 +109,15 @@ export interface Check {
   /** The same at the candidate's most favourable interquartile corner, when the run has rounds. */
   bestChange?: number;
   ok: boolean;
+  /**
+   * The median ratio breached but the favourable corner did not, and the two are so far apart (> NOISE_LIMIT) that
+   * the run cannot tell a regression from noise. Not ok, and not a regression either: the verdict is "too noisy".
+   */
+  noisy: boolean;
 }
+
+/** Widest median-to-corner gap (as a fraction of the baseline ratio) still read as ordinary round-to-round noise. */
+export const NOISE_LIMIT = 0.5;
 
 export interface Comparison {
   checks: Check[];
@@ -134,27 +143,54 @@ export function compareRatios(baseline: RatioTable, candidate: RatioTable, t: Th
       const b = base[peer];
       const c = byPeer[peer];
       // A figure that could not be measured (NaN) fails: the gate must not pass on missing data. A breach of the
-      // median ratio counts only when the favourable interquartile corner breaches too (when there is one).
+      // median ratio counts only when the favourable interquartile corner breaches too (when there is one); when
+      // only the median breaches and the corner is far from it, the run is too noisy to decide either way.
+      const judge = (change: number, best: number | undefined, within: (x: number) => boolean): { ok: boolean; noisy: boolean } => {
+        if (!Number.isFinite(change)) return { ok: false, noisy: false };
+        if (within(change)) return { ok: true, noisy: false };
+        if (best === undefined || !Number.isFinite(best) || !within(best)) return { ok: false, noisy: false };
+        return Math.abs(change - best) <= NOISE_LIMIT ? { ok: true, noisy: false } : { ok: false, noisy: true };
+      };
       const p99Change = c.p99 / b.p99 - 1;
       const p99Best = c.p99Best === undefined ? undefined : c.p99Best / b.p99 - 1;
-      const p99Ok = Number.isFinite(p99Change) && (p99Change <= t.p99 || (p99Best !== undefined && p99Best <= t.p99));
       const tpChange = c.throughput / b.throughput - 1;
       const tpBest = c.throughputBest === undefined ? undefined : c.throughputBest / b.throughput - 1;
-      const tpOk = Number.isFinite(tpChange) && (tpChange >= -t.throughput || (tpBest !== undefined && tpBest >= -t.throughput));
-      checks.push({ scenario, proxy, peer, figure: 'p99', baseline: b.p99, candidate: c.p99, change: p99Change, bestChange: p99Best, ok: p99Ok });
-      checks.push({ scenario, proxy, peer, figure: 'throughput', baseline: b.throughput, candidate: c.throughput, change: tpChange, bestChange: tpBest, ok: tpOk });
+      const p99 = judge(p99Change, p99Best, (x) => x <= t.p99);
+      const tp = judge(tpChange, tpBest, (x) => x >= -t.throughput);
+      checks.push({ scenario, proxy, peer, figure: 'p99', baseline: b.p99, candidate: c.p99, change: p99Change, bestChange: p99Best, ...p99 });
+      checks.push({ scenario, proxy, peer, figure: 'throughput', baseline: b.throughput, candidate: c.throughput, change: tpChange, bestChange: tpBest, ...tp });
     }
   }
   return { checks, unmatched };
 }
 
-/** A failure must show in every attempt: a check passes when it passed in any of them (same key order). */
-export function confirmed(attempts: readonly Comparison[]): Check[] {
-  const [first, ...rest] = attempts;
-  return first.checks.map((c) => {
-    const again = rest.map((a) => a.checks.find((x) => x.scenario === c.scenario && x.proxy === c.proxy && x.peer === c.peer && x.figure === c.figure));
-    return { ...c, ok: c.ok || again.some((x) => x?.ok === true) };
+/**
+ * Pools the rounds of several runs of the same plan into one result (medians recomputed over all rounds), so a
+ * confirmation run adds evidence instead of being a second coin toss. Scenarios and proxies missing from any run
+ * are dropped.
+ */
+export function poolRuns(runs: readonly BenchResults[]): BenchResults {
+  const [first, ...rest] = runs;
+  const scenarios = first.scenarios.map((sc) => {
+    const others = rest.map((r) => r.scenarios.find((x) => x.id === sc.id));
+    if (others.some((o) => !o)) return null;
+    const proxies: ScenarioResult['proxies'] = {};
+    for (const [name, p] of Object.entries(sc.proxies)) {
+      const all = [p, ...others.map((o) => o!.proxies[name])];
+      if (all.some((x) => !x)) continue;
+      const tpRuns = all.flatMap((x) => x.throughput.runs);
+      proxies[name] = {
+        note: p.note,
+        throughput: { median: median(tpRuns.map((r) => r.rps)), runs: tpRuns },
+        latency: p.latency.map((_l, i) => {
+          const lr = all.flatMap((x) => x.latency[i]?.runs ?? []);
+          return { median: medianPercentiles(lr.map((r) => r.percentiles)), runs: lr };
+        }),
+      };
+    }
+    return { ...sc, proxies };
   });
+  return { ...first, scenarios: scenarios.filter((x): x is ScenarioResult => x !== null) };
 }
 
 function pct(x: number): string {
@@ -174,7 +210,7 @@ export function formatChecks(checks: readonly Check[]): string {
         pct(c.change).padStart(9) +
         (c.bestChange === undefined ? '' : pct(c.bestChange)).padStart(9) +
         '  ' +
-        (c.ok ? 'ok' : 'REGRESSION'),
+        (c.ok ? 'ok' : c.noisy ? 'TOO NOISY' : 'REGRESSION'),
     );
   }
   return lines.join('\n');

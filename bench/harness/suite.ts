@@ -165,7 +165,8 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
               progress.step(`${sc.id} · wrk warm-up · ${nm}`, 1);
               await runWrk({ request: req(running.get(nm)!.port), connections: s.connections, durationMs: 1000 }, o.tmp, pinPrefix(o.pin.generatorCpus, o.pin), o.pin.generatorCoreCount);
             }
-            progress.plan((s.rounds * names.length * s.throughputMs) / 1000 / 1, s.rounds * names.length - names.length);
+            // Extra work: a wrk warm-up per proxy, and round 1 again.
+            progress.plan((names.length * (s.throughputMs + 1000)) / 1000, 2 * names.length);
             round = 0; // restart the rounds with wrk
             progress.note(`${sc.id}: ${toolNote}`);
           } else {

@@ -1,9 +1,12 @@
 // Schemas of the Kubernetes objects gatemesh reads, shaped after the upstream OpenAPI
 // (gateway.networking.k8s.io v1 / v1beta1, core v1 Service, discovery.k8s.io/v1 EndpointSlice).
 // Unknown keys are rejected everywhere we look inside; bodies gatemesh does not read yet
-// (filters, TLS, status, ...) are Type.Unknown so valid manifests still load.
+// (TLS, status, ExtensionRef, ...) are Type.Unknown so valid manifests still load. HTTPRoute
+// filter bodies are in filters-schema.ts.
 import { Type } from '@sinclair/typebox';
 import type { Static, TSchema } from '@sinclair/typebox';
+import { RetrySchema, TimeoutsSchema } from './timeouts-retry';
+import { HTTPRouteFilter } from './filters-schema';
 
 const Str = Type.String();
 const Name = Type.String({ minLength: 1 });
@@ -96,17 +99,6 @@ const ParentRef = Strict({
 
 const ValueMatchType = Type.Union([Type.Literal('Exact'), Type.Literal('RegularExpression')]);
 
-const HTTPRouteFilter = Strict({
-  type: Name,
-  requestHeaderModifier: Type.Optional(Any),
-  responseHeaderModifier: Type.Optional(Any),
-  requestMirror: Type.Optional(Any),
-  requestRedirect: Type.Optional(Any),
-  urlRewrite: Type.Optional(Any),
-  extensionRef: Type.Optional(Any),
-  cors: Type.Optional(Any),
-  externalAuth: Type.Optional(Any),
-});
 
 export const HTTPRouteMatch = Strict({
   path: Type.Optional(
@@ -133,13 +125,25 @@ export const HTTPBackendRef = Strict({
   filters: Type.Optional(Type.Array(HTTPRouteFilter)),
 });
 
+/**
+ * Gateway API SectionName (HTTPRouteRule.name): a DNS subdomain, 1..253 characters; unique within
+ * the route (checked in gateway-api.ts).
+ */
+const SectionName = Type.String({
+  minLength: 1,
+  maxLength: 253,
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  expected: 'a name of lower-case letters, digits, "-" and "." (a DNS subdomain, like "canary" or "v2.read"), at most 253 characters',
+});
+
 export const HTTPRouteRule = Strict({
-  name: Type.Optional(Name),
+  name: Type.Optional(SectionName),
   matches: Type.Optional(Type.Array(HTTPRouteMatch, { maxItems: 64 })),
   filters: Type.Optional(Type.Array(HTTPRouteFilter)),
   backendRefs: Type.Optional(Type.Array(HTTPBackendRef)),
-  timeouts: Type.Optional(Strict({ request: Type.Optional(Str), backendRequest: Type.Optional(Str) })),
-  retry: Type.Optional(Any),
+  timeouts: Type.Optional(TimeoutsSchema),
+  /** Experimental channel (GEP-1731). */
+  retry: Type.Optional(RetrySchema),
   sessionPersistence: Type.Optional(Any),
 });
 

@@ -5,7 +5,8 @@
 import net from 'node:net';
 import type { TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
-import type { BackendRef, Endpoint, Listener, Route, RouteMatch, RouteRule } from './model';
+import type { BackendRef, Endpoint, HTTPFilter, Listener, Route, RouteMatch, RouteRule } from './model';
+import { compileManifestFilters, type PendingMirror } from './filters';
 import type { Diagnostics } from './config-error';
 import type { CompiledPart } from './compiled-part';
 import { emptyPart } from './compiled-part';
@@ -16,6 +17,7 @@ import type { SourceDoc } from './yaml-source';
 import { hostnameProblem, routeHostnamesOn } from './hostname';
 import { headerNameProblem, pathProblem, regexProblem } from './match-check';
 import { defaultMatch } from './native';
+import { compileRetry, compileTimeouts } from './timeouts-retry';
 
 /** GatewayClass spec.controllerName that gatemesh serves. */
 export const CONTROLLER_NAME = 'gatemesh.io/gateway-controller';
@@ -244,20 +246,71 @@ function compileRules(route: Obj<S.HTTPRoute>, ctx: RefContext, alreadyBad: bool
     if (matches.length === 0) matches.push(defaultMatch());
     return matches;
   });
+  const policies = source.map((rule, r) => ({
+    timeouts: compileTimeouts(rule.timeouts, (sub, what) => bad(['spec', 'rules', r, 'timeouts', ...sub], what)),
+    retry: compileRetry(rule.retry, (sub, what) => bad(['spec', 'rules', r, 'retry', ...sub], what)),
+  }));
+  checkRuleNames(source, bad);
+  // Filters (src/config/filters.ts) are checked before the drop decision: a bad filter drops the route.
+  const mirrors: PendingMirror[] = [];
+  const filterSets = source.map((rule, r) => ruleFilters(route, rule, matchesByRule[r], ['spec', 'rules', r], bad, ctx, mirrors));
   if (alreadyBad || ctx.diag.dropped.length > before) return undefined;
-  return source.map((rule, r) => {
+  const rules = source.map((rule, r) => {
     const rp = ['spec', 'rules', r];
-    if (rule.filters?.length) ignored([...rp, 'filters'], 'filters');
-    if (rule.timeouts) ignored([...rp, 'timeouts'], 'timeouts');
-    if (rule.retry !== undefined) ignored([...rp, 'retry'], 'retry');
     if (rule.sessionPersistence !== undefined) ignored([...rp, 'sessionPersistence'], 'sessionPersistence');
     const backendRefs = (rule.backendRefs ?? []).map((ref, i) => {
-      if (ref.filters?.length) ignored([...rp, 'backendRefs', i, 'filters'], 'backendRef filters');
-      return resolveBackendRef(route, ref, [...rp, 'backendRefs', i], ctx);
+      const resolved = resolveBackendRef(route, ref, [...rp, 'backendRefs', i], ctx);
+      const refFilters = filterSets[r].refs[i];
+      if (refFilters !== undefined) resolved.filters = refFilters;
+      return resolved;
     });
     const out: RouteRule = { matches: matchesByRule[r], backendRefs };
+    if (filterSets[r].rule !== undefined) out.filters = filterSets[r].rule;
     if (rule.name !== undefined) out.name = rule.name;
+    const { timeouts, retry } = policies[r];
+    if (timeouts !== undefined) out.timeouts = timeouts;
+    if (retry !== undefined) out.retry = retry;
     return out;
+  });
+  // RequestMirror backendRefs resolve like any backendRef (Service + port, ReferenceGrant); one
+  // that resolves to nothing is dropped from the gateway, as the spec says, and the rule still works.
+  for (const m of mirrors) {
+    const ref = resolveBackendRef(route, { ...m.ref }, m.path, ctx, 'the mirror is dropped');
+    m.filter.backend = ref.backend;
+  }
+  return rules;
+}
+
+/** One rule's filter lists (the rule's and each backendRef's) → model, problems reported. */
+function ruleFilters(
+  route: Obj<S.HTTPRoute>,
+  rule: S.HTTPRouteRule,
+  matches: RouteMatch[],
+  rp: (string | number)[],
+  bad: (path: (string | number)[], what: string) => void,
+  ctx: RefContext,
+  mirrors: PendingMirror[],
+): { rule: HTTPFilter[] | undefined; refs: (HTTPFilter[] | undefined)[] } {
+  const { doc } = route;
+  const warn = (path: (string | number)[], what: string): void => ctx.diag.warn(doc.file, doc.lineOf(path), `${fieldName(path)}: ${what} (HTTPRoute ${route.id})`);
+  // The rule's shape for the cross-field checks: its matches and how many backendRefs it has.
+  const shape: RouteRule = { matches, backendRefs: (rule.backendRefs ?? []).map(() => ({ backend: null, weight: 0 })) };
+  return {
+    rule: compileManifestFilters(rule.filters, shape, 'rule', [...rp, 'filters'], bad, warn, mirrors),
+    refs: (rule.backendRefs ?? []).map((ref, i) =>
+      compileManifestFilters(ref.filters, shape, 'backendRef', [...rp, 'backendRefs', i, 'filters'], bad, warn, mirrors),
+    ),
+  };
+}
+
+/** HTTPRouteRule.name: "This name MUST be unique within a Route if it is set." */
+function checkRuleNames(rules: S.HTTPRouteRule[], bad: (path: (string | number)[], what: string) => void): void {
+  const seen = new Map<string, number>();
+  rules.forEach((rule, r) => {
+    if (rule.name === undefined) return;
+    const first = seen.get(rule.name);
+    if (first === undefined) seen.set(rule.name, r);
+    else bad(['spec', 'rules', r, 'name'], `duplicate rule name "${rule.name}" (also spec.rules[${first}].name); rule names must be unique within a route`);
   });
 }
 
@@ -310,10 +363,16 @@ function routeHostnames(route: Obj<S.HTTPRoute>, diag: Diagnostics): string[] | 
  * One backendRef → BackendRef. Problems never fail the load: the ref resolves to null with the
  * Gateway API reason (ResolvedRefs condition reasons) and requests that pick it get 500.
  */
-function resolveBackendRef(route: Obj<S.HTTPRoute>, ref: S.HTTPBackendRef, path: (string | number)[], ctx: RefContext): BackendRef {
+function resolveBackendRef(
+  route: Obj<S.HTTPRoute>,
+  ref: S.HTTPBackendRef,
+  path: (string | number)[],
+  ctx: RefContext,
+  consequence = 'requests that pick it get 500',
+): BackendRef {
   const weight = ref.weight ?? 1;
   const fail = (reason: string, why: string, at: (string | number)[] = path): BackendRef => {
-    ctx.diag.warn(route.doc.file, route.doc.lineOf(at), `${fieldName(at)}: ${why}; requests that pick it get 500 (${reason})`);
+    ctx.diag.warn(route.doc.file, route.doc.lineOf(at), `${fieldName(at)}: ${why}; ${consequence} (${reason})`);
     return { backend: null, weight, invalidReason: reason };
   };
   const group = ref.group ?? '';

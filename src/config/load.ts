@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { GatewayConfig, Listener } from './model';
 import { AggregateConfigError, ConfigError, Diagnostics } from './config-error';
 import { readYamlFile } from './yaml-source';
+import { compileManifestsIncremental, type ConfigCache } from './manifest-memo';
 import type { SourceDoc } from './yaml-source';
 import { compileNative } from './native';
 import { compileGatewayApi, isManifest } from './gateway-api';
@@ -46,8 +47,8 @@ interface Built {
  * Invalid HTTPRoutes, Services, EndpointSlices and ReferenceGrants do not fail the load: they
  * are left out and reported in `config.warnings` as lines starting with `error: `.
  */
-export function loadConfig(target: string): LoadResult {
-  const { config, demoBackends, diag } = build(target);
+export function loadConfig(target: string, cache?: ConfigCache): LoadResult {
+  const { config, demoBackends, diag } = build(target, cache);
   if (diag.fatal.length === 1) throw diag.fatal[0];
   if (diag.fatal.length > 1) throw new AggregateConfigError(sortErrors(diag.fatal));
   return { config, demoBackends };
@@ -62,17 +63,28 @@ export function validateConfig(target: string): { errors: ConfigError[]; warning
   return { errors: sortErrors([...diag.fatal, ...diag.dropped]), warnings: [...diag.warnings] };
 }
 
-function build(target: string): Built {
+/**
+ * `cache` (hot reload): files unchanged since the previous load are not parsed again, and when
+ * only HTTPRoute files changed only those are compiled (src/config/manifest-memo.ts).
+ */
+function build(target: string, cache?: ConfigCache): Built {
   const diag = new Diagnostics();
   const files = listFiles(target, diag);
   const nativeDocs: SourceDoc[] = [];
   const manifestDocs: SourceDoc[] = [];
+  const manifestFiles: { file: string; docs: SourceDoc[] }[] = [];
   for (const file of files) {
-    const docs = readYamlFile(file, diag);
+    const docs = cache === undefined ? readYamlFile(file, diag) : cache.files.read(file, diag);
     // Detection is per file: any document with apiVersion + kind makes it a manifest file.
-    (docs.some((d) => isManifest(d.value)) ? manifestDocs : nativeDocs).push(...docs);
+    if (docs.some((d) => isManifest(d.value))) {
+      manifestDocs.push(...docs);
+      manifestFiles.push({ file, docs });
+    } else {
+      nativeDocs.push(...docs);
+    }
   }
-  const parts = [compileNative(nativeDocs, diag), compileGatewayApi(manifestDocs, diag)];
+  const incremental = cache !== undefined && diag.fatal.length === 0 ? compileManifestsIncremental(manifestFiles, cache.manifests, diag) : null;
+  const parts = [compileNative(nativeDocs, diag), incremental ?? compileGatewayApi(manifestDocs, diag)];
   const native = parts[0];
 
   const config: GatewayConfig = {

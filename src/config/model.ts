@@ -82,23 +82,28 @@ export type HTTPFilter =
       allowCredentials: boolean;
       /** Seconds; default 5 (Gateway API). */
       maxAge: number;
-    };
+    }
+  /**
+   * A filter gatemesh cannot apply (ExtensionRef, ExternalAuth, a type it does not know). The
+   * spec says such a filter "MUST NOT be skipped": requests on its rule get 500 instead.
+   */
+  | { type: 'Unresolved'; filterType: string; detail: string };
 
 /** HTTPRouteTimeouts, in ms (0 = disabled). */
 export interface RouteTimeouts {
-  /** Whole request, client to last response byte start (Gateway API `request`). */
+  /** Whole request: head received → response complete (Gateway API `request`); 504 before the response head. */
   requestMs?: number;
-  /** One upstream attempt (Gateway API `backendRequest`). */
+  /** One upstream attempt: first byte sent → response complete (Gateway API `backendRequest`). */
   backendRequestMs?: number;
 }
 
 /** HTTPRouteRetry (Gateway API experimental/extended). */
 export interface RouteRetry {
-  /** Retries after the first attempt. */
+  /** Retries after the first attempt (default 1). */
   attempts: number;
-  /** Upstream statuses that are retried (5xx list). */
+  /** Upstream statuses that are retried (400..599, sorted, unique); connection failures always are. */
   codes: number[];
-  /** Base backoff in ms (doubled each retry, with jitter). */
+  /** Minimum wait before the first retry, ms (default 25; doubled each retry, jitter added, capped at 10×). */
   backoffMs: number;
 }
 

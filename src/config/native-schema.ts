@@ -2,6 +2,8 @@
 // keys; defaults are listed here for readers and applied in native.ts.
 import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
+import { RetrySchema, TimeoutsSchema } from './timeouts-retry';
+import { NativeBackendRefFilters, NativeRouteFilters } from './filters-schema';
 
 const Name = Type.String({ minLength: 1 });
 const StringMap = Type.Record(Type.String(), Type.String(), { expected: 'a mapping of name: "value" strings' });
@@ -40,6 +42,8 @@ export const NativeBackendRef = Type.Object(
     name: Name,
     /** Default 1; 0 = never picked. Gateway API bound: 1,000,000. */
     weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1 })),
+    /** Header edits applied only when this backend is picked (Gateway API HTTPBackendRef.filters). */
+    ...NativeBackendRefFilters,
   },
   { additionalProperties: false },
 );
@@ -53,9 +57,15 @@ export const NativeRoute = Type.Object(
     hostnames: Type.Optional(Type.Array(Name)),
     /** One match or a list (OR); default one match of path prefix "/". */
     match: Type.Optional(Type.Union([NativeMatch, Type.Array(NativeMatch)])),
-    /** Shorthand for `backends: [{ name }]`; exactly one of backend | backends. */
+    /** Shorthand for `backends: [{ name }]`; exactly one of backend | backends (neither with `redirect`). */
     backend: Type.Optional(Name),
     backends: Type.Optional(Type.Array(NativeBackendRef, { minItems: 1 })),
+    /** Gateway API HTTPRouteTimeouts: `{ request: 5s, backendRequest: 1s }`; "0s" disables one. */
+    timeouts: Type.Optional(TimeoutsSchema),
+    /** Gateway API HTTPRouteRetry: `{ attempts: 2, codes: [502, 503], backoff: 100ms }`. */
+    retry: Type.Optional(RetrySchema),
+    /** HTTPRoute filters (filters-schema.ts): requestHeaders, responseHeaders, redirect, rewrite, mirror, cors. */
+    ...NativeRouteFilters,
   },
   { additionalProperties: false },
 );

@@ -1,12 +1,14 @@
 // Compiles native YAML documents (listeners / routes / backends, examples/README-native.md)
 // into model listeners and backends. Schema errors and cross-field errors here are fatal.
 import net from 'node:net';
-import type { Backend, BackendRef, HeaderMatch, Listener, QueryParamMatch, Route, RouteMatch } from './model';
+import type { Backend, BackendRef, HeaderMatch, Listener, QueryParamMatch, Route, RouteMatch, RouteRule } from './model';
+import { compileRetry, compileTimeouts } from './timeouts-retry';
+import { compileNativeFilters } from './filters';
 import type { Diagnostics } from './config-error';
 import type { CompiledPart } from './compiled-part';
 import { emptyPart } from './compiled-part';
 import { NativeFile } from './native-schema';
-import type { NativeBackend, NativeListener, NativeMatch, NativeRoute } from './native-schema';
+import type { NativeBackend, NativeBackendRef, NativeListener, NativeMatch, NativeRoute } from './native-schema';
 import { compileSchema, schemaErrors } from './schema-check';
 import { fieldName } from './yaml-source';
 import type { SourceDoc } from './yaml-source';
@@ -136,9 +138,12 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
     });
     if (matches.length === 0) matches.push(defaultMatch());
 
-    let refs: { name: string; weight?: number }[] = [];
-    if ((r.backend === undefined) === (r.backends === undefined)) {
+    let refs: NativeBackendRef[] = [];
+    if (r.backend !== undefined && r.backends !== undefined) {
       fatal(loc, [], 'set exactly one of `backend: <name>` or `backends: [{ name, weight }]`');
+    } else if (r.backend === undefined && r.backends === undefined) {
+      // A redirect answers every request itself: it needs no backend (and may not have one).
+      if (r.redirect === undefined) fatal(loc, [], 'set exactly one of `backend: <name>` or `backends: [{ name, weight }]`');
     } else {
       refs = r.backends ?? [{ name: r.backend as string }];
     }
@@ -154,6 +159,13 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
       return { backend: null, weight, invalidReason: 'BackendNotFound' };
     });
 
+    const timeouts = compileTimeouts(r.timeouts, (sub, what) => fatal(loc, ['timeouts', ...sub], what));
+    const retry = compileRetry(r.retry, (sub, what) => fatal(loc, ['retry', ...sub], what));
+    const rule: RouteRule = { matches, backendRefs };
+    if (timeouts !== undefined) rule.timeouts = timeouts;
+    if (retry !== undefined) rule.retry = retry;
+    attachNativeFilters(r, rule, refs, loc, fatal, backendNames, diag);
+
     if (diag.fatal.length > before) continue;
     for (const listener of targets) {
       const on = routeHostnamesOn(hostnames, listener.hostname);
@@ -168,7 +180,7 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
       const route: Route = {
         name: r.name,
         hostnames: on,
-        rules: [{ matches, backendRefs }],
+        rules: [rule],
         source: { file: loc.doc.file, line: loc.doc.lineOf(loc.path) },
       };
       listener.routes.push(route);
@@ -227,4 +239,34 @@ function compileMatch(m: NativeMatch, bad: (field: string[], what: string) => vo
   query('query', 'Exact');
   query('queryRegex', 'RegularExpression');
   return ok ? match : undefined;
+}
+
+/**
+ * The route's filter keys (requestHeaders, responseHeaders, redirect, rewrite, mirror, cors) and
+ * each backend reference's (requestHeaders, responseHeaders) → `rule.filters` and
+ * `backendRefs[i].filters`. Problems are fatal like every native error; a mirror naming no
+ * backend is dropped with a warning (the spec drops unresolved mirror backendRefs).
+ */
+function attachNativeFilters(
+  r: NativeRoute,
+  rule: RouteRule,
+  refs: NativeBackendRef[],
+  loc: Located<NativeRoute>,
+  fatal: (loc: Located<unknown>, sub: (string | number)[], what: string) => void,
+  backendNames: Map<string, Located<NativeBackend>>,
+  diag: Diagnostics,
+): void {
+  const mirrorBackend = (name: string, sub: (string | number)[]): string | null => {
+    if (backendNames.has(name)) return name;
+    const path = [...loc.path, ...sub];
+    diag.warn(loc.doc.file, loc.doc.lineOf(path), `${fieldName(path)}: no backend named "${name}"; this mirror of route "${r.name}" is dropped`);
+    return null;
+  };
+  const own = compileNativeFilters(r, rule, 'rule', (sub, what) => fatal(loc, sub, what), mirrorBackend);
+  if (own !== undefined) rule.filters = own;
+  refs.forEach((ref, i) => {
+    const at = r.backends !== undefined ? ['backends', i] : ['backend'];
+    const f = compileNativeFilters(ref, rule, 'backendRef', (sub, what) => fatal(loc, [...at, ...sub], what), mirrorBackend);
+    if (f !== undefined && rule.backendRefs[i] !== undefined) rule.backendRefs[i].filters = f;
+  });
 }

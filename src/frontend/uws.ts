@@ -340,6 +340,14 @@ class UwsDownstream implements Downstream {
 }
 
 const STATUS_TEXT: Record<number, string> = {
+  // Local answers of HTTPRoute filters (src/filters/): CORS preflight, RequestRedirect.
+  200: 'OK',
+  204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
   400: 'Bad Request',
   404: 'Not Found',
   408: 'Request Timeout',

@@ -102,20 +102,31 @@ function joinHeader(headers: string[], lowerName: string): string | undefined {
   return out;
 }
 
+/** What request filters changed (src/filters/types.ts FilterRequest): headers, Host, path. */
+export interface UpstreamEdit {
+  headers: string[];
+  host: string;
+  path: string;
+}
+
 /**
  * Serializes the request head for the upstream (RFC 9112 §3). Always HTTP/1.1 with keep-alive;
  * framing is Content-Length when the client declared one, chunked when it sent chunked, and
- * nothing for bodiless requests, so CL and TE never travel together.
+ * nothing for bodiless requests, so CL and TE never travel together. `edit` (request filters)
+ * replaces the header list, the Host and the path sent; X-Forwarded-Host keeps the client's Host.
  */
 export function buildUpstreamHead(
   head: IncomingHead,
   framing: RequestFraming,
   trusted: TrustedProxies,
   upgrade: boolean,
+  edit: UpstreamEdit | null = null,
 ): string {
-  const h = head.headers;
+  const h = edit === null ? head.headers : edit.headers;
   const tokens = framing.connectionTokens;
-  let s = head.method + ' ' + framing.path + (head.query.length !== 0 ? '?' + head.query : '') + ' HTTP/1.1\r\nhost: ' + framing.host + '\r\n';
+  const path = edit === null ? framing.path : edit.path;
+  const host = edit === null ? framing.host : edit.host;
+  let s = head.method + ' ' + path + (head.query.length !== 0 ? '?' + head.query : '') + ' HTTP/1.1\r\nhost: ' + host + '\r\n';
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
     if (HOP_BY_HOP.has(name)) {

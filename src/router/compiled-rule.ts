@@ -2,6 +2,8 @@
 // weighted backend pick. Built once per rule at config load and shared by all of its matches.
 
 import type { BackendRef, Route, RouteRule } from '../config/model';
+import { createRulePolicy, type RulePolicy } from '../retry/rule-policy';
+import { createRuleFilters, type RuleFilters } from '../filters/chain';
 
 /** What a match returns: precomputed once per rule at compile time, so matching allocates nothing. */
 export interface MatchedRule {
@@ -15,6 +17,12 @@ export interface MatchedRule {
   backendRefs: BackendRef[];
   /** Weighted pick (smooth weighted round robin like nginx, per thread; weights as given). Returns null when backendRefs is empty. */
   pickBackend(): BackendRef | null;
+  /** rules[].timeouts and rules[].retry compiled (src/retry/rule-policy.ts); null when the rule sets neither. */
+  readonly policy: RulePolicy | null;
+  /** The model rule this was compiled from. */
+  readonly rule: RouteRule;
+  /** The rule's and its backendRefs' filters compiled (src/filters/chain.ts); null when none has any. */
+  readonly filters: RuleFilters | null;
 }
 
 /**
@@ -30,6 +38,9 @@ export class CompiledRule implements MatchedRule {
   readonly ruleIndex: number;
   readonly label: string;
   readonly backendRefs: BackendRef[];
+  readonly policy: RulePolicy | null;
+  readonly rule: RouteRule;
+  readonly filters: RuleFilters | null;
   private readonly weights: Float64Array;
   private readonly scores: Float64Array;
   private readonly totalWeight: number;
@@ -47,6 +58,9 @@ export class CompiledRule implements MatchedRule {
     let total = 0;
     for (const w of this.weights) total += w;
     this.totalWeight = total;
+    this.policy = createRulePolicy(rule);
+    this.rule = rule;
+    this.filters = createRuleFilters(rule);
   }
 
   pickBackend(): BackendRef | null {

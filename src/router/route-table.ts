@@ -192,37 +192,90 @@ function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else list.push(value);
 }
 
+/** One route compiled for the table; reused by the next build while the Route object is the same. */
+interface CompiledRoute {
+  readonly matches: CompiledMatch[];
+  /** Host keys, deduplicated: 'e' + exact name, 'w' + `.suffix`, or '*' for any host. */
+  readonly hostKeys: string[];
+}
+
+/** A host bucket and the matches it was built from, in insertion order (route order). */
+interface BucketBuild {
+  readonly members: CompiledMatch[];
+  readonly bucket: HostBucket;
+}
+
+function compileRoute(route: Route, routeOrder: number): CompiledRoute {
+  const rules = route.rules.map((rule, i) => new CompiledRule(route, rule, i));
+  const matches = compileRouteMatches(route, routeOrder, rules);
+  const hostKeys: string[] = [];
+  const patterns = route.hostnames.length === 0 ? [parseHostPattern('*')] : route.hostnames.map(parseHostPattern);
+  for (const p of patterns) {
+    const key = p.kind === 'any' ? '*' : (p.kind === 'exact' ? 'e' : 'w') + p.key;
+    if (!hostKeys.includes(key)) hostKeys.push(key); // `A.com` and `a.com.` are one hostname
+  }
+  return { matches, hostKeys };
+}
+
+function sameMembers(a: CompiledMatch[], b: CompiledMatch[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 class CompiledRouteTable implements RouteTable {
   readonly size: number;
+  /** Route → its compiled rules and matches, for the next incremental build. */
+  readonly compiled: Map<Route, CompiledRoute>;
+  /** Host key → bucket, for the next incremental build. */
+  readonly buckets: Map<string, BucketBuild>;
   private readonly exactHosts: RangeTable<HostBucket>;
   /** Keys are `.suffix`, hashed right to left so the scan can build them from the Host's end. */
   private readonly wildcardHosts: RangeTable<HostBucket>;
   private readonly anyHost: HostBucket | null;
 
-  constructor(routes: Route[]) {
-    const exact = new Map<string, CompiledMatch[]>();
-    const wildcard = new Map<string, CompiledMatch[]>();
-    const any: CompiledMatch[] = [];
+  constructor(routes: Route[], previous: CompiledRouteTable | null) {
+    const compiled = new Map<Route, CompiledRoute>();
+    const members = new Map<string, CompiledMatch[]>();
     let size = 0;
     for (let r = 0; r < routes.length; r++) {
       const route = routes[r];
-      const rules = route.rules.map((rule, i) => new CompiledRule(route, rule, i));
-      const matches = compileRouteMatches(route, r, rules);
-      size += matches.length;
-      const seen = new Set<string>();
-      const patterns = route.hostnames.length === 0 ? [parseHostPattern('*')] : route.hostnames.map(parseHostPattern);
-      for (const p of patterns) {
-        const id = p.kind === 'any' ? '*' : p.kind + ':' + p.key;
-        if (seen.has(id)) continue; // `A.com` and `a.com.` are one hostname
-        seen.add(id);
-        if (p.kind === 'any') any.push(...matches);
-        else for (const m of matches) pushTo(p.kind === 'exact' ? exact : wildcard, p.key, m);
+      let c = previous === null ? undefined : previous.compiled.get(route);
+      if (c !== undefined && !compiled.has(route)) {
+        // Only precedence ties between two copies of one route name read routeOrder, and only
+        // while sorting a bucket; a bucket is reused only when its members are the same matches
+        // in the same order, so refreshing the order here never invalidates a reused bucket.
+        for (const m of c.matches) (m as { routeOrder: number }).routeOrder = r;
+      } else {
+        c = compileRoute(route, r);
+      }
+      // The same Route object twice in one table (identical content on two listeners of a port)
+      // gets its own copy the second time, so each copy keeps its own routeOrder.
+      if (!compiled.has(route)) compiled.set(route, c);
+      size += c.matches.length;
+      for (const key of c.hostKeys) {
+        const list = members.get(key);
+        if (list === undefined) members.set(key, c.matches.slice());
+        else for (const m of c.matches) list.push(m);
       }
     }
+    const buckets = new Map<string, BucketBuild>();
+    const exact = new Map<string, HostBucket>();
+    const wildcard = new Map<string, HostBucket>();
+    let anyHost: HostBucket | null = null;
+    for (const [key, list] of members) {
+      const old = previous === null ? undefined : previous.buckets.get(key);
+      const bucket = old !== undefined && sameMembers(old.members, list) ? old.bucket : new HostBucket(list);
+      buckets.set(key, { members: list, bucket });
+      if (key === '*') anyHost = bucket;
+      else (key.charCodeAt(0) === 101 /* e */ ? exact : wildcard).set(key.slice(1), bucket);
+    }
     this.size = size;
-    this.exactHosts = new RangeTable(mapValues(exact), { fold: true, reverse: false });
-    this.wildcardHosts = new RangeTable(mapValues(wildcard), { fold: true, reverse: true });
-    this.anyHost = any.length > 0 ? new HostBucket(any) : null;
+    this.compiled = compiled;
+    this.buckets = buckets;
+    this.exactHosts = new RangeTable(exact, { fold: true, reverse: false });
+    this.wildcardHosts = new RangeTable(wildcard, { fold: true, reverse: true });
+    this.anyHost = anyHost;
   }
 
   match(host: string, method: string, path: string, query: string, headers: string[]): MatchedRule | null {
@@ -272,13 +325,15 @@ class CompiledRouteTable implements RouteTable {
   }
 }
 
-function mapValues(m: Map<string, CompiledMatch[]>): Map<string, HostBucket> {
-  const out = new Map<string, HostBucket>();
-  for (const [k, v] of m) out.set(k, new HostBucket(v));
-  return out;
-}
-
-/** Routes of one bound port (all listeners on it, hostnames already intersected by the config loader). */
-export function compileRouteTable(routes: Route[]): RouteTable {
-  return new CompiledRouteTable(routes);
+/**
+ * Routes of one bound port (all listeners on it, hostnames already intersected by the config
+ * loader). With `previous` (hot reload) the build is incremental: a Route object that was in
+ * `previous` keeps its compiled rules and matches (and its weighted-pick state), and a host
+ * bucket whose matches are all unchanged is reused as is, so one changed route costs its own
+ * compile plus a rebuild of the buckets of its hostnames. Callers keep Route objects stable
+ * across reloads for routes whose content did not change (src/reload/config-delta.ts).
+ * `previous` is not modified and keeps serving the requests that captured it.
+ */
+export function compileRouteTable(routes: Route[], previous?: RouteTable): RouteTable {
+  return new CompiledRouteTable(routes, previous instanceof CompiledRouteTable ? previous : null);
 }

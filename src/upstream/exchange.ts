@@ -31,7 +31,8 @@ export interface ExchangeRequest {
   body: 'none' | 'length' | 'chunked';
   /** RFC 9110 §9.2.2. */
   idempotent: boolean;
-  /** From startExchange to the final response head, ms (pool wait and connect included). */
+  /** From startExchange to the final response head, ms (pool wait and connect included); 0 = none
+   *  (a route's timeouts.backendRequest then bounds the attempt from src/retry/attempt-controller.ts). */
   responseTimeoutMs: number;
 }
 
@@ -90,7 +91,7 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer {
   }
 
   start(): void {
-    this.timer = setTimeout(onResponseTimeout, this.req.responseTimeoutMs, this);
+    if (this.req.responseTimeoutMs > 0) this.timer = setTimeout(onResponseTimeout, this.req.responseTimeoutMs, this);
     this.queued = this.pool.acquire(this, false);
   }
 

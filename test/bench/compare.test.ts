@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareRatios, confirmed, DEFAULT_THRESHOLDS, quantile, ratiosOf, type RatioTable } from '../../bench/harness/compare';
+import { compareRatios, DEFAULT_THRESHOLDS, poolRuns, quantile, ratiosOf, type RatioTable } from '../../bench/harness/compare';
 import type { BenchResults, ProxyScenarioResult } from '../../bench/harness/results';
 
 function table(p99: number, throughput: number, peer = 'nginx', proxy = 'gatemesh-uws'): RatioTable {
@@ -45,15 +45,6 @@ test('compareRatios reports entries without a baseline as unmatched, not as fail
   assert.deepEqual(r.unmatched, ['small-get/gatemesh-new']);
 });
 
-test('confirmed: a check fails only when it failed in every attempt', () => {
-  const base = table(1, 1);
-  const bad = compareRatios(base, table(2, 1), DEFAULT_THRESHOLDS);
-  const good = compareRatios(base, table(1, 1), DEFAULT_THRESHOLDS);
-  assert.equal(confirmed([bad, bad]).find((c) => c.figure === 'p99')!.ok, false);
-  assert.equal(confirmed([bad, good]).find((c) => c.figure === 'p99')!.ok, true);
-  assert.equal(confirmed([bad]).find((c) => c.figure === 'p99')!.ok, false);
-});
-
 function proxyResult(rps: number, p99: number): ProxyScenarioResult {
   const pct = { p50: p99 / 2, p90: p99 / 1.5, p99, p999: p99 * 2, max: p99 * 3 };
   return {
@@ -96,6 +87,14 @@ test('compareRatios: a median breach inside the run\'s own noise band passes; be
   assert.equal(n[0].bestChange!.toFixed(2), '0.05');
   const r = compareRatios(base, real, DEFAULT_THRESHOLDS).checks;
   assert.deepEqual(r.map((c) => c.ok), [false, false]);
+  assert.deepEqual(r.map((c) => c.noisy), [false, false]);
+});
+
+test('compareRatios: a median breach that only a very wide band excuses is "too noisy", neither ok nor a regression', () => {
+  const garbage: RatioTable = { 'small-get': { 'gatemesh-uws': { nginx: { p99: 20, throughput: 1, p99Best: 0.2, throughputBest: 1 } } } };
+  const [p99] = compareRatios(table(1, 1), garbage, DEFAULT_THRESHOLDS).checks;
+  assert.equal(p99.ok, false);
+  assert.equal(p99.noisy, true);
 });
 
 test('quantile interpolates between order statistics', () => {
@@ -103,4 +102,30 @@ test('quantile interpolates between order statistics', () => {
   assert.equal(quantile([5, 1, 3, 2, 4], 0.75), 4);
   assert.equal(quantile([1, 2], 0.5), 1.5);
   assert.ok(Number.isNaN(quantile([], 0.5)));
+});
+
+test('poolRuns: medians over the rounds of all runs; proxies missing from a run are dropped', () => {
+  const pct = (p99: number) => ({ p50: 0, p90: 0, p99, p999: 0, max: 0 });
+  const lat = (p99s: number[]) => ({ median: pct(0), runs: p99s.map((p99) => ({ percentiles: pct(p99), sent: 1, completed: 1, errors: 0, non2xx: 0, achievedRate: 1, histogram: '' })) });
+  const run = (rps: number[], p99s: number[], extra: boolean) =>
+    ({
+      proxies: [],
+      settings: { rounds: rps.length },
+      scenarios: [
+        {
+          id: 's',
+          rates: [{ pct: 50, rps: 1 }],
+          proxies: {
+            nginx: { note: '', throughput: { median: 0, runs: rps.map((r) => ({ rps: r, non2xx: 0, errors: 0 })) }, latency: [lat(p99s)] },
+            ...(extra ? { only: { note: '', throughput: { median: 0, runs: [] }, latency: [lat([])] } } : {}),
+          },
+        },
+      ],
+    }) as unknown as BenchResults;
+  const pooled = poolRuns([run([1, 2, 3], [10, 20, 30], true), run([4, 5, 6], [40, 50, 60], false)]);
+  const n = pooled.scenarios[0].proxies.nginx;
+  assert.equal(n.throughput.runs.length, 6);
+  assert.equal(n.throughput.median, 3.5);
+  assert.equal(n.latency[0].median.p99, 35);
+  assert.deepEqual(Object.keys(pooled.scenarios[0].proxies), ['nginx']);
 });

@@ -157,7 +157,7 @@ test('gateway-api: only Gateways of a gatemesh.io/gateway-controller class are s
   ]);
 });
 
-test('gateway-api: allowedRoutes, Selector treated as Same, filters ignored with a warning', () => {
+test('gateway-api: allowedRoutes, Selector treated as Same, filters compiled without a warning', () => {
   const file = fixture('k8s-allowed-routes.yaml');
   const { config } = loadConfig(file);
   assert.deepStrictEqual(config.listeners.map((l) => [l.name, l.routes.map((r) => r.name)]), [
@@ -165,10 +165,11 @@ test('gateway-api: allowedRoutes, Selector treated as Same, filters ignored with
     ['infra/gw/selector', ['infra/inside']],
     ['infra/gw/grpc', []],
   ]);
+  assert.deepStrictEqual(config.listeners[0].routes[0].rules[0].filters, [
+    { type: 'RequestHeaderModifier', modifier: { set: [], add: [{ name: 'x-a', value: 'b' }], remove: [] } },
+  ]);
   const expectStart = [
     `${file}:22: Gateway infra/gw listener "selector": namespaces.from Selector`,
-    `${file}:37: spec.rules[0].filters: filters not implemented yet; ignored`,
-    `${file}:41: spec.rules[0].timeouts: timeouts not implemented yet; ignored`,
     `${file}:35: spec.parentRefs[0]: listener infra/gw/grpc does not allow HTTPRoute infra/inside: allowedRoutes.kinds`,
     `${file}:47: spec.parentRefs[0]: listener infra/gw/same does not allow HTTPRoute app/outside: allowedRoutes.namespaces.from is Same`,
     `${file}:47: spec.parentRefs[0]: listener infra/gw/selector does not allow HTTPRoute app/outside: allowedRoutes.namespaces.from is Selector`,
