@@ -183,7 +183,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     },
   });
 
-  const admin = http.createServer((req, res) => {
+  const serveAdmin = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = (req.url ?? '/').split('?')[0];
     const send = (status: number, body: unknown, type?: string): void => {
       const text = typeof body === 'string' ? body : JSON.stringify(body, null, 2) + '\n';
@@ -203,7 +203,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
           appliedAt: new Date(a.appliedAt).toISOString(),
           frontend,
           threads,
-          listeners: slots.active.map((g) => ({ address: g.address, port: g.port, names: g.listeners.map((l) => a.config.listeners[l].name) })),
+          listeners: a.groups.map((g) => ({ address: g.address, port: g.port, names: g.listeners.map((l) => a.config.listeners[l].name) })),
           config: a.config,
         });
       }
@@ -213,11 +213,22 @@ export async function startGateway(configPath: string, settings: Settings): Prom
         return send(200, renderMetrics(readStats(stats)), METRICS_CONTENT_TYPE);
       case '/routes': {
         // The compiled table per bound port; ?test=GET%20http://host/path&header=x:%20y explains one request.
-        const r = adminRoutes(reloader.applied.config, slots.active, req.url ?? '/routes');
+        // Config and groups from one applied version (a reload in progress has newer slots).
+        const r = adminRoutes(reloader.applied.config, reloader.applied.groups, req.url ?? '/routes');
         return send(r.status, r.body);
       }
       default:
         return send(404, 'not found: try /ready, /live, /config, /routes, /stats, /metrics\n');
+    }
+  };
+  const admin = http.createServer((req, res) => {
+    try {
+      serveAdmin(req, res);
+    } catch (err) {
+      // The admin endpoint must never take the gateway's main thread down.
+      log.error({ err, url: req.url }, 'admin request failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('internal error\n');
     }
   });
   const [adminHost, adminPortText] = splitHostPort(settings.adminAddr);

@@ -125,8 +125,12 @@ function measurePair(a: (b: Buffer) => void, b: (b: Buffer) => void, input: Buff
 }
 
 function main(): void {
-  const rounds = Number(process.argv[2] ?? 15);
-  const msPerRound = Number(process.argv[3] ?? 200);
+  // `--quick` (as the bench suite passes it): fewer, shorter rounds; else [rounds] [ms per round].
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const nums = args.filter((a) => /^\d+$/.test(a)).map(Number);
+  const rounds = nums[0] ?? (quick ? 5 : 15);
+  const msPerRound = nums[1] ?? (quick ? 100 : 200);
   const cases: [string, Buffer][] = [
     [`small 200 (${small.length} B, 6 headers, 100 B body)`, small],
     [`chunked (${chunked.length} B, 4 x 1000 B chunks)`, chunked],

@@ -58,6 +58,20 @@ function routeId(d: SourceDoc): string {
   return `${typeof meta?.namespace === 'string' ? meta.namespace : 'default'}/${String(meta?.name)}`;
 }
 
+/**
+ * HTTPRoute ids of a file when every document in it is an HTTPRoute, else null. Cached per
+ * documents array: the yaml cache hands back the same array while the file is unchanged.
+ */
+const routeIdsOf = new WeakMap<SourceDoc[], string[] | null>();
+function routeFileIds(docs: SourceDoc[]): string[] | null {
+  let ids = routeIdsOf.get(docs);
+  if (ids === undefined) {
+    ids = docs.length > 0 && docs.every(isRouteDoc) ? docs.map(routeId) : null;
+    routeIdsOf.set(docs, ids);
+  }
+  return ids;
+}
+
 function sameDocs(a: SourceDoc[], b: SourceDoc[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -93,10 +107,10 @@ export function compileManifestsIncremental(files: { file: string; docs: SourceD
   const routeFiles: { file: string; docs: SourceDoc[] }[] = [];
   const ids = new Set<string>();
   for (const f of files) {
-    if (f.docs.length > 0 && f.docs.every(isRouteDoc)) {
+    const fileIds = routeFileIds(f.docs);
+    if (fileIds !== null) {
       routeFiles.push(f);
-      for (const d of f.docs) {
-        const id = routeId(d);
+      for (const id of fileIds) {
         if (ids.has(id)) return reset(); // which copy wins is the full compile's call
         ids.add(id);
       }

@@ -13,8 +13,10 @@ export interface DeltaListener extends Omit<Listener, 'routes'> {
 }
 
 export interface ConfigDelta {
-  /** Routes the workers do not have yet: [id, route]. */
-  routes: [number, Route][];
+  /** Routes the workers do not have yet: [id, route as JSON]. The text is already at hand (it is
+   *  the content key) and a string crosses threads as one copy, where a cloned object graph costs
+   *  a serialization and a deserialization per object. */
+  routes: [number, string][];
   /** Ids no longer referenced by any listener. */
   dropRoutes: number[];
   /** Backends added or changed. */
@@ -30,12 +32,19 @@ export interface PendingDelta {
   delta: ConfigDelta;
   /** Nothing changed: same routes in the same places, same backends, same listeners. */
   unchanged: boolean;
-  /** Route occurrences whose content is new to the workers. */
+  /** Route contents new to the workers. */
   changedRoutes: number;
   /** Route contents no longer served. */
   removedRoutes: number;
-  /** Internal: ids and backend texts to remember on commit. */
-  readonly next: { ids: Map<string, number>; texts: Map<number, string>; routes: Map<number, Route>; backends: Map<string, string> };
+  /** The new routes as objects, for checks before committing. */
+  newRoutes: Route[];
+  /** Internal: what `commit` records. */
+  readonly next: {
+    added: [number, string, Route][];
+    /** Ids whose Route object changed (same content, newer object). */
+    renewed: [number, Route][];
+    backends: Map<string, string>;
+  };
 }
 
 export interface DeltaEncoder {
@@ -48,58 +57,63 @@ export interface DeltaEncoder {
   readonly size: number;
 }
 
+interface Entry {
+  text: string;
+  /** The latest Route object with this content: strings parsed from YAML are slices of the
+   *  file's text, so keeping an old object would keep an old version of its file alive. */
+  route: Route;
+}
+
 export function createDeltaEncoder(): DeltaEncoder {
-  // content → id and back; id → the Route object it was first seen as.
-  let ids = new Map<string, number>();
-  let texts = new Map<number, string>();
-  let routes = new Map<number, Route>();
+  const idOfText = new Map<string, number>();
+  const entries = new Map<number, Entry>();
   let backendTexts = new Map<string, string>();
-  let backendObjs = new Map<string, Backend>();
+  const backendObjs = new Map<string, Backend>();
   let listeners: DeltaListener[] = [];
   let nextId = 1;
   // The loader hands back the same Route objects for files it did not recompile
-  // (src/config/manifest-memo.ts): their text is known. Config objects are never mutated.
-  const textOf = new WeakMap<Route, string>();
+  // (src/config/manifest-memo.ts), so most routes are known by identity without serializing
+  // them. Config objects are never mutated after loading.
+  const idOfRoute = new WeakMap<Route, number>();
 
   return {
     diff(config) {
-      const nIds = new Map<string, number>();
-      const nTexts = new Map<number, string>();
-      const nRoutes = new Map<number, Route>();
-      const added: [number, Route][] = [];
-      let changedRoutes = 0;
+      const referenced = new Set<number>();
+      const pendingText = new Map<string, number>();
+      const added: [number, string, Route][] = [];
+      const renewed: [number, Route][] = [];
       let sameShape = config.listeners.length === listeners.length;
       const out: DeltaListener[] = config.listeners.map((l, li) => {
-        const prev = sameShape ? listeners[li] : undefined;
         const routeIds = new Array<number>(l.routes.length);
         for (let i = 0; i < l.routes.length; i++) {
           const route = l.routes[i];
-          let text = textOf.get(route);
-          if (text === undefined) {
-            text = JSON.stringify(route);
-            textOf.set(route, text);
-          }
-          let id = nIds.get(text);
-          if (id === undefined) {
-            id = ids.get(text);
+          let id = idOfRoute.get(route);
+          const entry = id === undefined ? undefined : entries.get(id);
+          if (entry === undefined) {
+            const text = JSON.stringify(route);
+            id = idOfText.get(text) ?? pendingText.get(text);
             if (id === undefined) {
               id = nextId++;
-              added.push([id, route]);
-              changedRoutes++;
+              pendingText.set(text, id);
+              added.push([id, text, route]);
+            } else {
+              const known = entries.get(id);
+              if (known !== undefined && known.route !== route && !referenced.has(id)) renewed.push([id, route]);
             }
-            nIds.set(text, id);
-            nTexts.set(id, text);
-            nRoutes.set(id, routes.get(id) ?? route);
+            idOfRoute.set(route, id);
+          } else if (entry.route !== route && !referenced.has(id!)) {
+            renewed.push([id!, route]);
           }
-          routeIds[i] = id;
+          referenced.add(id!);
+          routeIds[i] = id!;
         }
         const { routes: _r, ...rest } = l;
         const dl: DeltaListener = { ...rest, routes: routeIds };
-        if (prev === undefined || !sameListener(prev, dl)) sameShape = false;
+        if (sameShape && !sameListener(listeners[li], dl)) sameShape = false;
         return dl;
       });
       const dropRoutes: number[] = [];
-      for (const id of texts.keys()) if (!nTexts.has(id)) dropRoutes.push(id);
+      for (const id of entries.keys()) if (!referenced.has(id)) dropRoutes.push(id);
 
       const nBackends = new Map<string, string>();
       const changedBackends: Backend[] = [];
@@ -112,18 +126,29 @@ export function createDeltaEncoder(): DeltaEncoder {
       for (const name of backendTexts.keys()) if (!nBackends.has(name)) dropBackends.push(name);
 
       return {
-        delta: { routes: added, dropRoutes, backends: changedBackends, dropBackends, listeners: out },
+        delta: { routes: added.map(([id, text]) => [id, text]), dropRoutes, backends: changedBackends, dropBackends, listeners: out },
         unchanged: sameShape && added.length === 0 && dropRoutes.length === 0 && changedBackends.length === 0 && dropBackends.length === 0,
-        changedRoutes,
+        changedRoutes: added.length,
         removedRoutes: dropRoutes.length,
-        next: { ids: nIds, texts: nTexts, routes: nRoutes, backends: nBackends },
+        newRoutes: added.map(([, , r]) => r),
+        next: { added, renewed, backends: nBackends },
       };
     },
 
     commit(pending) {
-      ids = pending.next.ids;
-      texts = pending.next.texts;
-      routes = pending.next.routes;
+      for (const id of pending.delta.dropRoutes) {
+        const e = entries.get(id);
+        if (e !== undefined) idOfText.delete(e.text);
+        entries.delete(id);
+      }
+      for (const [id, text, route] of pending.next.added) {
+        idOfText.set(text, id);
+        entries.set(id, { text, route });
+      }
+      for (const [id, route] of pending.next.renewed) {
+        const e = entries.get(id);
+        if (e !== undefined) e.route = route;
+      }
       backendTexts = pending.next.backends;
       for (const b of pending.delta.backends) backendObjs.set(b.name, b);
       for (const name of pending.delta.dropBackends) backendObjs.delete(name);
@@ -132,7 +157,7 @@ export function createDeltaEncoder(): DeltaEncoder {
 
     snapshot() {
       return {
-        routes: [...routes],
+        routes: [...entries].map(([id, e]) => [id, e.text]),
         dropRoutes: [],
         backends: [...backendObjs.values()],
         dropBackends: [],
@@ -141,7 +166,7 @@ export function createDeltaEncoder(): DeltaEncoder {
     },
 
     get size() {
-      return ids.size;
+      return entries.size;
     },
   };
 }
@@ -163,7 +188,7 @@ export function createDeltaDecoder(): DeltaDecoder {
   const backends = new Map<string, Backend>();
   return {
     apply(delta) {
-      for (const [id, route] of delta.routes) routes.set(id, route);
+      for (const [id, text] of delta.routes) routes.set(id, JSON.parse(text) as Route);
       for (const b of delta.backends) backends.set(b.name, b);
       for (const name of delta.dropBackends) backends.delete(name);
       const listeners: Listener[] = delta.listeners.map((l) => {

@@ -27,6 +27,8 @@ export interface AppliedConfig {
   hash: string;
   /** Wall-clock time it was applied (ms since the epoch). */
   appliedAt: number;
+  /** Its listener groups with slots and bound ports (listener indexes point into `config`). */
+  groups: SlotGroup[];
 }
 
 export interface ReloaderOptions {
@@ -63,7 +65,7 @@ export interface Reloader {
 
 export function createReloader(opts: ReloaderOptions): Reloader {
   const { log, cache, encoder, slots, stats } = opts;
-  let applied: AppliedConfig = { config: opts.initial, version: 1, hash: configHash(opts.initial), appliedAt: Date.now() };
+  let applied: AppliedConfig = { config: opts.initial, version: 1, hash: configHash(opts.initial), appliedAt: Date.now(), groups: slots.active };
   stats.set(STAT_FIELDS.configVersion, 1);
   let running: Promise<ReloadResult> | null = null;
   let again: string | null = null;
@@ -117,7 +119,7 @@ export function createReloader(opts: ReloaderOptions): Reloader {
     // Backstop for what only compiling finds (the loader checks regexes too): compile the new
     // routes here, so a thread never gets a route it cannot build.
     try {
-      compileRouteTable(pending.delta.routes.map(([, r]) => r));
+      compileRouteTable(pending.newRoutes);
     } catch (err) {
       return reject(t0, oneLine(err), err);
     }
@@ -144,7 +146,7 @@ export function createReloader(opts: ReloaderOptions): Reloader {
       unbind: plan.removed.map((g) => g.slot),
     });
     const ms = performance.now() - t0;
-    applied = { config, version, hash: configHash(config), appliedAt: Date.now() };
+    applied = { config, version, hash: configHash(config), appliedAt: Date.now(), groups: plan.groups };
     stats.add(STAT_FIELDS.reloadsApplied, 1);
     stats.set(STAT_FIELDS.lastApplyUs, Math.round(ms * 1000));
     stats.set(STAT_FIELDS.configVersion, version);

@@ -80,11 +80,16 @@ test('ratiosOf: gatemesh builds against peers, at the 50 % rate, from the median
 
 test('compareRatios: a median breach inside the run\'s own noise band passes; beyond it fails', () => {
   const base = table(1.0, 1.0);
-  const noisy: RatioTable = { 'small-get': { 'gatemesh-uws': { nginx: { p99: 1.3, throughput: 0.9, p99Best: 1.05, throughputBest: 0.97 } } } };
+  // p99 +15 % (corner +5 %, gap 10 points ≤ 20); throughput −8 % (corner −3 %, gap 5 points ≤ 10).
+  const noisy: RatioTable = { 'small-get': { 'gatemesh-uws': { nginx: { p99: 1.15, throughput: 0.92, p99Best: 1.05, throughputBest: 0.97 } } } };
   const real: RatioTable = { 'small-get': { 'gatemesh-uws': { nginx: { p99: 3.0, throughput: 0.6, p99Best: 2.2, throughputBest: 0.7 } } } };
   const n = compareRatios(base, noisy, DEFAULT_THRESHOLDS).checks;
   assert.deepEqual(n.map((c) => c.ok), [true, true]);
   assert.equal(n[0].bestChange!.toFixed(2), '0.05');
+  // The same medians with a corner 25 / 12 points away: too noisy to pass.
+  const wide: RatioTable = { 'small-get': { 'gatemesh-uws': { nginx: { p99: 1.15, throughput: 0.92, p99Best: 0.9, throughputBest: 1.04 } } } };
+  const w = compareRatios(base, wide, DEFAULT_THRESHOLDS).checks;
+  assert.deepEqual(w.map((c) => [c.ok, c.noisy]), [[false, true], [false, true]]);
   const r = compareRatios(base, real, DEFAULT_THRESHOLDS).checks;
   assert.deepEqual(r.map((c) => c.ok), [false, false]);
   assert.deepEqual(r.map((c) => c.noisy), [false, false]);

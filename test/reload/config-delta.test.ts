@@ -31,7 +31,8 @@ describe('config delta', () => {
     assert.equal(p2.unchanged, false);
     assert.equal(p2.changedRoutes, 2);
     assert.equal(p2.removedRoutes, 1);
-    assert.deepEqual(p2.delta.routes.map(([, x]) => x.name), ['two', 'three']);
+    assert.deepEqual(p2.newRoutes.map((x) => x.name), ['two', 'three']);
+    assert.deepEqual(p2.delta.routes.map(([, text]) => (JSON.parse(text) as Route).name), ['two', 'three']);
     assert.equal(p2.delta.backends.length, 0);
     enc.commit(p2);
     const c2 = dec.apply(p2.delta);
