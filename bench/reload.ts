@@ -4,7 +4,7 @@
 //
 //   npx tsc -p . && node dist/bench/reload.js            # full: 10,000 routes, 2 min under load
 //   node dist/bench/reload.js --quick                    # same sizes, 25 s under load
-//   options: --routes 10000 --per-file 10 --reloads 1000 --load-seconds 120 --load-reloads 100
+//   options: --routes 10000 --per-file 10 --reloads 1000 --load-seconds 120 --load-reloads 100 --gateway-reloads 1000
 //            --threads 2 --connections 50 --frontend uws|native-free
 //
 // Part 1 runs the reload pipeline in this process, step by step, with the functions the gateway
@@ -49,6 +49,8 @@ const PER_FILE = arg('--per-file', 10);
 const RELOADS = arg('--reloads', 1000);
 const LOAD_SECONDS = arg('--load-seconds', QUICK ? 25 : 120);
 const LOAD_RELOADS = arg('--load-reloads', 100);
+/** One-route reloads through the idle gateway (timing median, thread heap trend). */
+const GATEWAY_RELOADS = arg('--gateway-reloads', QUICK ? 200 : 1000);
 const THREADS = arg('--threads', 2);
 const CONNECTIONS = arg('--connections', 50);
 const FRONTEND = sarg('--frontend', 'uws');
@@ -116,10 +118,11 @@ class ConfigDir {
   writeGateway(extra: boolean): void {
     atomicWrite(path.join(this.dir, '00-gateway.yaml'), GATEWAY(this.upstreamPort, extra));
   }
-  /** Changes one route (its path), rewriting its file. */
-  change(route: number): void {
+  /** Changes one route (its path), rewriting its file; returns the file's path. */
+  change(route: number): string {
     this.rev[route]++;
     this.writeFile(Math.floor(route / PER_FILE));
+    return this.fileOf(route);
   }
   changeAll(): void {
     for (let i = 0; i < ROUTES; i++) this.rev[i]++;
@@ -188,15 +191,21 @@ function workerSide() {
   };
 }
 
-function peerFullReload(dir: string): { load: number; apply: number } {
+/** The peer's apply: the whole config cloned to the thread (postMessage), compiled from scratch. */
+function peerApply(config: GatewayConfig): number {
   const pools = createPools({ maxConnections: 16, connectTimeoutMs: 1000, idleTimeoutMs: 1000 });
-  const [loaded, load] = time(() => loadConfig(dir));
   const [, apply] = time(() => {
-    const config = structuredClone(loaded.config) as GatewayConfig; // the whole config to the worker
-    compileRuntime(config, groupListeners(config), pools);
+    const copy = structuredClone(config) as GatewayConfig;
+    compileRuntime(copy, groupListeners(copy), pools);
   });
   pools.closeAll();
-  return { load, apply };
+  return apply;
+}
+
+/** The peer: a full reload (every file parsed again, everything cloned and compiled). */
+function peerFullReload(dir: string): { load: number; apply: number } {
+  const [loaded, load] = time(() => loadConfig(dir));
+  return { load, apply: peerApply(loaded.config) };
 }
 
 function matchNs(runtime: ProxyRuntime, route: number, rev: number): number {
@@ -215,6 +224,29 @@ function matchNs(runtime: ProxyRuntime, route: number, rev: number): number {
   return median(samples);
 }
 
+/**
+ * All rules, three rounds, each from scratch. Its own function so that nothing it touches stays
+ * reachable from partInProcess's closures (which would pin the first config's file texts).
+ */
+function measureAll(config: GatewayConfig, dir: string, cache: ReturnType<typeof createConfigCache>) {
+  let encoder = createDeltaEncoder();
+  let worker = workerSide();
+  const all = { validate: [] as number[], diff: [] as number[], apply: [] as number[], peer: [] as number[] };
+  for (let round = 0; round < 3; round++) {
+    all.validate.push(time(() => loadConfig(dir, { files: cache.files, manifests: { base: null, files: new Map() } }))[1]);
+    cache.files.endLoad();
+    worker.close();
+    encoder = createDeltaEncoder();
+    worker = workerSide();
+    const [pending, d] = time(() => encoder.diff(config));
+    encoder.commit(pending);
+    all.diff.push(d);
+    all.apply.push(worker.apply(pending.delta));
+    all.peer.push(peerApply(config));
+  }
+  return { encoder, worker, all };
+}
+
 async function partInProcess(): Promise<void> {
   const cfg = new ConfigDir(1);
   const section = `in-process, ${ROUTES} routes`;
@@ -228,28 +260,24 @@ async function partInProcess(): Promise<void> {
     const rules = first!.config.listeners.reduce((n, l) => n + l.routes.reduce((m, r) => m + r.rules.length, 0), 0);
     const peer0 = peerFullReload(cfg.dir);
     row(section, 'cold load: read + parse YAML + validate', ms(cold) + ' ms', ms(peer0.load) + ' ms', `${rules} rules in ${Math.ceil(ROUTES / PER_FILE)} files; the yaml package parses ~2 MB/s`);
-    // Validate + compile the model from parsed files (no YAML): a throwaway manifest memo (not
-    // kept: it would pin the files' old documents for the rest of the run).
-    const [, validate] = time(() => loadConfig(cfg.dir, { files: cache.files, manifests: { base: null, files: new Map() } }));
-    cache.files.endLoad();
-
-    // Compile + apply everything: diff, post to the thread, build its runtime, swap.
-    const encoder = createDeltaEncoder();
-    const worker = workerSide();
-    const [diffMs, applyMs] = ((): [number, number] => {
-      const [pending, d] = time(() => encoder.diff(first!.config));
-      encoder.commit(pending);
-      return [d, worker.apply(pending.delta)];
-    })();
+    // All rules, three rounds (median; the first also pays for JIT warm-up), each from scratch:
+    // validate + compile the model from the parsed files (a throwaway manifest memo, not kept: it
+    // would pin the files' old documents for the rest of the run), then diff, post to a thread,
+    // build its runtime, swap. Peer: structured-clone the whole config to the thread and compile.
+    const { encoder, worker, all } = measureAll(first!.config, cfg.dir, cache);
     first = null;
-    row(section, 'all rules: compile + apply (from the validated model)', ms(diffMs + applyMs) + ' ms', ms(peer0.apply) + ' ms', `target < 200 ms; diff ${ms(diffMs)} + thread ${ms(applyMs)}; validate from parsed files ${ms(validate)} ms`);
-    row(section, 'all rules: validate + compile + apply (YAML already parsed)', ms(validate + diffMs + applyMs) + ' ms', ms(validate + peer0.apply) + ' ms');
+    const allMs = median(all.diff.map((d, i) => d + all.apply[i]));
+    row(section, 'all rules: compile + apply (from the validated model), median of 3', ms(allMs) + ' ms', ms(median(all.peer)) + ' ms',
+      `target < 200 ms; diff ${ms(median(all.diff))} + thread ${ms(median(all.apply))}`);
+    row(section, 'all rules: validate + compile + apply (YAML already parsed), median of 3', ms(median(all.validate) + allMs) + ' ms', ms(median(all.validate) + median(all.peer)) + ' ms',
+      `validate ${ms(median(all.validate))}`);
 
     // One changed route, 30 times (a different route each time).
     const steps = { load: [] as number[], diff: [] as number[], apply: [] as number[], total: [] as number[], peer: [] as number[] };
     for (let k = 0; k < 30; k++) {
       const route = (k * 337) % ROUTES;
-      cfg.change(route);
+      // What the gateway's file watch passes on: the file its events named.
+      cache.files.expectChanges(new Set([cfg.change(route)]));
       const [loaded, load] = time(() => loadConfig(cfg.dir, cache));
       cache.files.endLoad();
       const [p, diff] = time(() => encoder.diff(loaded.config));
@@ -281,7 +309,7 @@ async function partInProcess(): Promise<void> {
 
     // Memory over RELOADS reloads: heap after a full GC, after a warm-up vs at the end.
     const reloadOnce = (k: number): void => {
-      cfg.change((k * 7919) % ROUTES);
+      cache.files.expectChanges(new Set([cfg.change((k * 7919) % ROUTES)]));
       const loaded = loadConfig(cfg.dir, cache);
       cache.files.endLoad();
       const p = encoder.diff(loaded.config);
@@ -307,10 +335,16 @@ async function partInProcess(): Promise<void> {
     const perReload = (performance.now() - t0) / RELOADS;
     row(section, `heap after ${RELOADS} reloads (after GC)`, `${mb(before)} → ${mb(afterHeap)} (${afterHeap >= before ? '+' : ''}${((afterHeap - before) / 1024).toFixed(0)} KiB)`, '',
       `samples every ${Math.floor(RELOADS / 10)}: ${heaps.map((h) => (h / 1048576).toFixed(1)).join(' ')} MiB; ${ms(perReload)} ms per reload`);
-    const current = loadConfig(cfg.dir, cache);
-    cache.files.endLoad();
-    const [, hashMs] = time(() => configHash(current.config));
-    row(section, 'config hash (sha256, canonical JSON), after apply', ms(hashMs) + ' ms', '', 'off the apply path: computed once the threads serve the new config');
+    const hashOf = (): number => {
+      const current = loadConfig(cfg.dir, cache);
+      cache.files.endLoad();
+      return time(() => configHash(current.config))[1];
+    };
+    const hashCold = hashOf();
+    cfg.change(4242);
+    const hashOne = hashOf();
+    row(section, 'config hash (sha256 over canonical JSON) after one changed route', ms(hashOne) + ' ms', ms(hashCold) + ' ms',
+      'peer = hashing every route (start-up); computed once the threads serve the new config, off the apply path');
     worker.close();
   } finally {
     cfg.remove();
@@ -324,6 +358,7 @@ interface Applied {
   applyMs: number;
   loadMs: number;
   workerMs: number;
+  threadHeapMb: number;
 }
 
 class GatewayProcess {
@@ -332,8 +367,9 @@ class GatewayProcess {
   ports: number[] = [];
   adminPort = 0;
   constructor(readonly child: ChildProcess) {}
-  static async start(configDir: string): Promise<GatewayProcess> {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/gatemesh.js'), '--config', configDir], {
+  /** `exposeGc`: each thread reports its heap after a full GC (src/worker.ts); the GCs cost time, so not for timings. */
+  static async start(configDir: string, exposeGc = false): Promise<GatewayProcess> {
+    const child = spawn(process.execPath, [...(exposeGc ? ['--expose-gc'] : []), path.join(ROOT, 'bin/gatemesh.js'), '--config', configDir], {
       env: { ...process.env, GATEMESH_FRONTEND: FRONTEND, GATEMESH_THREADS: String(THREADS), GATEMESH_ADMIN_ADDR: '127.0.0.1:0', GATEMESH_ACCESS_LOG: 'off', GATEMESH_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -355,7 +391,7 @@ class GatewayProcess {
             g.adminPort = Number(String(rec.admin).split(':').pop());
             resolve();
           } else if (rec.msg === 'config applied') {
-            g.applied.push({ version: rec.version as number, applyMs: rec.applyMs as number, loadMs: rec.loadMs as number, workerMs: rec.workerMs as number });
+            g.applied.push({ version: rec.version as number, applyMs: rec.applyMs as number, loadMs: rec.loadMs as number, workerMs: rec.workerMs as number, threadHeapMb: rec.threadHeapMb as number });
           } else if (typeof rec.msg === 'string' && rec.msg.startsWith('config reload rejected')) {
             process.stderr.write(`  gateway: ${rec.msg}\n`);
           }
@@ -423,7 +459,7 @@ async function partUnderLoad(): Promise<void> {
 
     // Quiet reloads first: one changed route, then every route changed.
     const one: Applied[] = [];
-    for (let k = 0; k < 20; k++) {
+    for (let k = 0; k < 30; k++) {
       cfg.change((k * 541) % ROUTES);
       one.push(await gw.waitVersion(++version));
     }
@@ -469,6 +505,23 @@ async function partUnderLoad(): Promise<void> {
       `${underLoad.length} reloads (${listenerChanges} added or removed a listener)`);
     row(section, 'gateway RSS before → after the load run', `${(rssBefore / 1024).toFixed(0)} → ${(gw.rssKb() / 1024).toFixed(0)} MiB`, '', 'whole process, all threads; informational (heap is measured in part 1)');
     if (failed !== 0) process.exitCode = 1;
+    await gw.stop();
+
+    // Memory of the threads over many reloads: a second gateway whose threads GC before reporting.
+    gw = await GatewayProcess.start(cfg.dir, true);
+    version = 1;
+    const reloads: Applied[] = [];
+    for (let k = 0; k < GATEWAY_RELOADS; k++) {
+      // Every 50th reload also adds or removes a listener (a socket opened, or drained and closed).
+      if (k % 50 === 49) cfg.writeGateway(k % 100 === 49);
+      else cfg.change((k * 541) % ROUTES);
+      reloads.push(await gw.waitVersion(++version));
+    }
+    const n = Math.max(1, Math.floor(reloads.length / 10));
+    const heaps: number[] = [];
+    for (let i = 0; i + n <= reloads.length; i += n) heaps.push(Math.min(...reloads.slice(i, i + n).map((a) => a.threadHeapMb)));
+    row(section, `worker thread heap after GC over ${GATEWAY_RELOADS} reloads`, `${heaps[0]} → ${heaps[heaps.length - 1]} MiB`, '',
+      `min per tenth: ${heaps.join(' ')}; largest thread; node --expose-gc`);
   } finally {
     await gw?.stop();
     upstream.kill('SIGTERM');

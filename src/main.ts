@@ -237,15 +237,15 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     admin.listen(Number(adminPortText), adminHost, () => resolve());
   });
   // Hot reload: a change to the config file(s), after a 100 ms quiet period, or SIGHUP.
-  const reload = (trigger: string): void => {
-    if (!draining) void reloader.reload(trigger);
+  const reload = (trigger: string, changed: Set<string> | null = null): void => {
+    if (!draining) void reloader.reload(trigger, changed);
   };
   const onSighup = (): void => reload('SIGHUP');
   process.on('SIGHUP', onSighup);
   let watcher: ConfigWatcher | null = null;
   try {
     watcher = createConfigWatcher(configPath, {
-      onChange: () => reload('watch'),
+      onChange: (changed) => reload('watch', changed),
       onError: (err) => log.warn(`config watch stopped (${err.message}); SIGHUP still reloads`),
     });
   } catch (err) {

@@ -2,6 +2,7 @@
 // threads) and serves requests through src/proxy.ts. The main thread sends it config deltas to
 // apply (src/reload/), and tells it to drain and close; counters it shares with the main thread
 // live in a SharedArrayBuffer.
+import v8 from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Settings } from './env';
 import { TrustedProxies } from './http/forwarding';
@@ -56,12 +57,31 @@ export type FromWorker =
       error?: string;
       /** Listeners this thread could not bind. */
       bindErrors: { slot: number; message: string }[];
+      /** This thread's V8 heap in use, bytes. When node runs with --expose-gc (bench/reload.ts
+       *  does, to check memory stays flat) it is measured after a full GC that runs once the
+       *  previous apply was answered, so it is what that config keeps alive; else as it happens to be. */
+      heapUsed: number;
     }
   | { type: 'unbound'; thread: number; slot: number; forced: boolean }
   | { type: 'drained'; thread: number };
 
 /** How often a closing listener's in-flight count is checked, ms. */
 const DRAIN_POLL_MS = 20;
+
+const exposedGc = (globalThis as { gc?: () => void }).gc;
+/** Heap after the last full GC (--expose-gc only), measured off the apply path. */
+let heapAfterGc = -1;
+function heapUsed(): number {
+  if (typeof exposedGc === 'function') {
+    const last = heapAfterGc;
+    setImmediate(() => {
+      exposedGc();
+      heapAfterGc = v8.getHeapStatistics().used_heap_size;
+    });
+    if (last >= 0) return last;
+  }
+  return v8.getHeapStatistics().used_heap_size;
+}
 
 async function run(): Promise<void> {
   const init = workerData as WorkerInit;
@@ -146,7 +166,7 @@ async function run(): Promise<void> {
       next = compileRuntime(decoder.apply(msg.delta), msg.groups, pools, previous);
     } catch (err) {
       log.error({ err, version: msg.version }, 'config apply failed on this thread; it keeps the previous config');
-      port.postMessage({ type: 'applied', thread: init.thread, version: msg.version, ms: performance.now() - t0, error: String((err as Error).message), bindErrors: [] } satisfies FromWorker);
+      port.postMessage({ type: 'applied', thread: init.thread, version: msg.version, ms: performance.now() - t0, error: String((err as Error).message), bindErrors: [], heapUsed: heapUsed() } satisfies FromWorker);
       return;
     }
     // Listeners being closed keep their table until they are.
@@ -165,7 +185,7 @@ async function run(): Promise<void> {
       }
     }
     for (const slot of msg.unbind) closeListener(slot);
-    port.postMessage({ type: 'applied', thread: init.thread, version: msg.version, ms, bindErrors } satisfies FromWorker);
+    port.postMessage({ type: 'applied', thread: init.thread, version: msg.version, ms, bindErrors, heapUsed: heapUsed() } satisfies FromWorker);
   };
 
   // Applies run one at a time, in the order sent (a bind is asynchronous).

@@ -83,6 +83,11 @@ export interface YamlCacheStats {
 export interface YamlCache {
   /** Like readYamlFile: the documents of `file`, or [] with fatal diagnostics. Files that fail are not cached. */
   read(file: string, diag: Diagnostics): SourceDoc[];
+  /**
+   * For the next load only: the files that may have changed (the file watch saw events for them),
+   * so the others are reused without even a stat. null (the default) checks every file.
+   */
+  expectChanges(files: ReadonlySet<string> | null): void;
   /** Ends one load: drops entries for files it did not read (gone from the config) and returns its counters. */
   endLoad(): YamlCacheStats;
   /** Files cached. */
@@ -97,8 +102,17 @@ export function createYamlCache(): YamlCache {
   const onLive = (e: Entry): void => void live.add(e);
   let stats: YamlCacheStats = { reused: 0, rehashed: 0, parsed: 0, removed: 0 };
 
+  let hint: ReadonlySet<string> | null = null;
+
   function read(file: string, diag: Diagnostics): SourceDoc[] {
     seen.add(file);
+    if (hint !== null && !hint.has(file)) {
+      const known = entries.get(file);
+      if (known !== undefined) {
+        stats.reused++;
+        return known.docs;
+      }
+    }
     let st: fs.Stats;
     try {
       st = fs.statSync(file);
@@ -145,7 +159,11 @@ export function createYamlCache(): YamlCache {
 
   return {
     read,
+    expectChanges(files) {
+      hint = files;
+    },
     endLoad() {
+      hint = null;
       for (const e of live) e.live = null;
       live.clear();
       for (const file of entries.keys()) {

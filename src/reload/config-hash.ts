@@ -1,11 +1,18 @@
-// The identity of an applied config for admin /config and the reload log: sha256 over the
-// canonical JSON (RFC 8785-style: object keys sorted, no whitespace) of what is served, the
-// listeners with their routes and the backends. Files, line numbers and warnings are left out,
-// so moving a route to another file, or reformatting, does not change the hash.
+// The identity of an applied config for admin /config and the reload log: a sha256 over the
+// canonical JSON (object keys sorted, no whitespace, as RFC 8785 orders them) of what is served,
+// the listeners with their routes and the backends. Where things are written (`source`: file and
+// line), the file list and warnings are left out, so moving a route to another file or
+// reformatting does not change the hash.
+//
+// It is a two-level (Merkle) hash so a reload pays only for what changed: each route and backend
+// is hashed once per object (a WeakMap; config objects are never mutated after loading), and the
+// config hash is the sha256 of the canonical JSON of the listeners with every route, and every
+// backend, replaced by its own sha256. Hashing 10,000 routes flat costs ~150 ms; this way one
+// changed route costs ~3 ms (bench/reload.ts).
 import { createHash } from 'node:crypto';
-import type { GatewayConfig } from '../config/model';
+import type { Backend, GatewayConfig, Route } from '../config/model';
 
-/** JSON with object keys sorted at every level; `undefined` members are dropped, as JSON.stringify does. */
+/** JSON with object keys sorted at every level; `undefined` members and `source` keys are dropped. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) {
@@ -19,20 +26,31 @@ export function canonicalJson(value: unknown): string {
   let first = true;
   for (const k of keys) {
     const v = obj[k];
-    if (v === undefined || typeof v === 'function') continue;
+    if (v === undefined || typeof v === 'function' || k === 'source') continue;
     out += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v);
     first = false;
   }
   return out + '}';
 }
 
-/** Drops `source` (file:line) wherever it appears: where a route is written is not what it does. */
-function withoutSources(key: string, value: unknown): unknown {
-  return key === 'source' ? undefined : value;
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+const digests = new WeakMap<Route | Backend, string>();
+function digest(obj: Route | Backend): string {
+  let d = digests.get(obj);
+  if (d === undefined) {
+    d = sha256(canonicalJson(obj));
+    digests.set(obj, d);
+  }
+  return d;
 }
 
 /** sha256 (hex) of the effective config: listeners (with routes) and backends. */
 export function configHash(config: GatewayConfig): string {
-  const plain = JSON.parse(JSON.stringify({ listeners: config.listeners, backends: config.backends }, withoutSources)) as unknown;
-  return createHash('sha256').update(canonicalJson(plain)).digest('hex');
+  const listeners = config.listeners.map((l) => ({ ...l, routes: l.routes.map(digest) }));
+  const backends: Record<string, string> = {};
+  for (const [name, b] of Object.entries(config.backends)) backends[name] = digest(b);
+  return sha256(canonicalJson({ listeners, backends }));
 }

@@ -14,7 +14,11 @@ export interface ConfigWatcher {
 
 export interface ConfigWatcherOptions {
   debounceMs?: number;
-  onChange(): void;
+  /**
+   * A burst settled. `files`: the config files the events named (paths as loadConfig reads them),
+   * or null when an event did not say which file (then every file must be checked).
+   */
+  onChange(files: Set<string> | null): void;
   onError(err: Error): void;
 }
 
@@ -32,12 +36,20 @@ export function createConfigWatcher(target: string, opts: ConfigWatcherOptions):
   const relevant = (name: string | null): boolean =>
     name === null || (isDir ? /\.ya?ml$/i.test(name) || name.startsWith('..') : name === base);
   let timer: NodeJS.Timeout | null = null;
+  let files: Set<string> | null = new Set();
   const fire = (): void => {
     timer = null;
-    opts.onChange();
+    const changed = files;
+    files = new Set();
+    opts.onChange(changed);
   };
   const watcher = fs.watch(dir, { persistent: false }, (_event, name) => {
-    if (!relevant(typeof name === 'string' ? name : null)) return;
+    const file = typeof name === 'string' ? name : null;
+    if (!relevant(file)) return;
+    // A name that is not a config file (a ConfigMap volume's `..data` symlink swap changes every
+    // file without an event for any of them) or no name at all: check every file.
+    if (file === null || !isDir || !/\.ya?ml$/i.test(file)) files = null;
+    else if (files !== null) files.add(path.join(target, file));
     if (timer !== null) clearTimeout(timer);
     timer = setTimeout(fire, debounceMs);
   });

@@ -56,8 +56,12 @@ export interface ReloadResult {
 }
 
 export interface Reloader {
-  /** Reloads now (a file change after the debounce, or SIGHUP). Resolves when this reload and any it folded in are done. */
-  reload(trigger: string): Promise<ReloadResult>;
+  /**
+   * Reloads now (a file change after the debounce, or SIGHUP). `changed`: the files the watch saw
+   * change, so the others are not even stat'ed; null or absent checks every file. Resolves when
+   * this reload and any it folded in are done.
+   */
+  reload(trigger: string, changed?: Set<string> | null): Promise<ReloadResult>;
   readonly applied: AppliedConfig;
   /** Stops taking reloads (SIGTERM). */
   stop(): void;
@@ -69,6 +73,8 @@ export function createReloader(opts: ReloaderOptions): Reloader {
   stats.set(STAT_FIELDS.configVersion, 1);
   let running: Promise<ReloadResult> | null = null;
   let again: string | null = null;
+  /** Files changed since the last load started; null = unknown, check them all. */
+  let changedFiles: Set<string> | null = null;
   let stopped = false;
   /** A reload was rejected: the files may differ from what is applied even when none changed since. */
   let dirty = false;
@@ -92,6 +98,9 @@ export function createReloader(opts: ReloaderOptions): Reloader {
   async function once(trigger: string): Promise<ReloadResult> {
     const t0 = performance.now();
     let loaded: LoadResult;
+    // A rejected reload may have cached files the applied config does not match: check them all.
+    cache.files.expectChanges(dirty ? null : changedFiles);
+    changedFiles = new Set();
     try {
       loaded = loadConfig(opts.configPath, cache);
     } catch (err) {
@@ -162,6 +171,7 @@ export function createReloader(opts: ReloaderOptions): Reloader {
         applyMs: round(ms),
         loadMs: round(tLoad - t0),
         workerMs: round(Math.max(0, ...replies.map((r) => r.ms))),
+        threadHeapMb: Math.round(Math.max(0, ...replies.map((r) => r.heapUsed)) / 10485.76) / 100,
         files,
         routesChanged: pending.changedRoutes,
         routesRemoved: pending.removedRoutes,
@@ -174,8 +184,10 @@ export function createReloader(opts: ReloaderOptions): Reloader {
   }
 
   return {
-    reload(trigger) {
+    reload(trigger, changed = null) {
       if (stopped) return Promise.resolve({ result: 'unchanged', version: applied.version, ms: 0 });
+      if (changed === null || changedFiles === null) changedFiles = null;
+      else for (const f of changed) changedFiles.add(f);
       if (running !== null) {
         // Fold this one into a reload after the running one: it may have read the files too early.
         // The running reload may have read the files before this change: it loops once more, and

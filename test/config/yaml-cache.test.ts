@@ -57,3 +57,27 @@ describe('yaml cache', () => {
     assert.equal(again.fatal.length, 1, 'the error is reported again');
   });
 });
+
+describe('yaml cache: change hints', () => {
+  it('checks only the files the watch named, for one load', () => {
+    const dir = tempDir();
+    const a = path.join(dir, 'a.yaml');
+    const b = path.join(dir, 'b.yaml');
+    fs.writeFileSync(a, 'a: 1\n');
+    fs.writeFileSync(b, 'b: 1\n');
+    const cache = createYamlCache();
+    const value = (file: string) => (cache.read(file, new Diagnostics())[0].value as Record<string, number>);
+    value(a);
+    value(b);
+    cache.endLoad();
+    fs.writeFileSync(a, 'a: 2\n');
+    fs.writeFileSync(b, 'b: 2\n');
+    cache.expectChanges(new Set([a]));
+    assert.equal(value(a).a, 2);
+    assert.equal(value(b).b, 1, 'not named: reused without a stat');
+    assert.deepEqual(cache.endLoad(), { reused: 1, rehashed: 0, parsed: 1, removed: 0 });
+    // The hint lasted one load: the next one checks every file.
+    assert.equal(value(b).b, 2);
+    cache.endLoad();
+  });
+});

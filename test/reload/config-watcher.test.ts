@@ -43,3 +43,23 @@ describe('config watcher', () => {
     assert.equal(await watchCount(dir, async () => fs.writeFileSync(path.join(dir, 'routes.yml'), 'x: 1\n')), 1);
   });
 });
+
+describe('config watcher: which files', () => {
+  it('names the changed config files of a directory, or says it cannot (null)', async () => {
+    const dir = tempDir();
+    const seen: (Set<string> | null)[] = [];
+    const w = createConfigWatcher(dir, { debounceMs: 50, onChange: (files) => seen.push(files), onError: (e) => assert.fail(e) });
+    try {
+      fs.writeFileSync(path.join(dir, 'a.yaml'), 'a: 1\n');
+      fs.writeFileSync(path.join(dir, 'b.yml'), 'b: 1\n');
+      await sleep(300);
+      fs.writeFileSync(path.join(dir, '..data'), 'x'); // a ConfigMap-style swap names no config file
+      await sleep(300);
+    } finally {
+      w.close();
+    }
+    assert.equal(seen.length, 2);
+    assert.deepEqual([...(seen[0] ?? [])].sort(), [path.join(dir, 'a.yaml'), path.join(dir, 'b.yml')]);
+    assert.equal(seen[1], null);
+  });
+});
