@@ -122,6 +122,9 @@ class UwsDownstream implements Downstream {
     protected readonly res: UwsResponse,
     protected readonly state: ListenerState,
     hasBody: boolean,
+    /** The request said `Connection: close`: uWS closes after the response, and RFC 9112 §9.6
+     *  says the response should say so (clients such as wrk treat the close as an error otherwise). */
+    private readonly clientClose = false,
   ) {
     res.onAborted(this.onAborted);
     if (hasBody) res.onData(this.onData);
@@ -218,6 +221,7 @@ class UwsDownstream implements Downstream {
     res.writeStatus(this.headStatus);
     const h = this.headHeaders;
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i], h[i + 1]);
+    if (this.clientClose) res.writeHeader('connection', 'close');
   }
 
   writeBody(chunk: Buffer): boolean {
@@ -296,11 +300,11 @@ class UwsDownstream implements Downstream {
     if (this.headPending) this.writePendingHead();
     if (this.headNoBody) {
       this.ended = true;
-      this.res.endWithoutBody(this.bodyLength >= 0 ? this.bodyLength : undefined, this.state.draining);
+      this.res.endWithoutBody(this.bodyLength >= 0 ? this.bodyLength : undefined, this.state.draining && !this.clientClose);
       return;
     }
     // Known length fully sent ends inside tryEnd; CL 0 and chunked end here.
-    this.res.end(undefined, this.state.draining);
+    this.res.end(undefined, this.state.draining && !this.clientClose);
   };
 
   private respondStatus = '';
@@ -314,7 +318,7 @@ class UwsDownstream implements Downstream {
     this.respondStatus = status + ' ' + STATUS_TEXT[status];
     this.respondHeaders = headers;
     this.respondBody = body;
-    this.respondClose = close || this.state.draining;
+    this.respondClose = close || this.state.draining || this.clientClose;
     this.res.cork(this.corkedRespond);
     this.settle();
   }
@@ -324,7 +328,10 @@ class UwsDownstream implements Downstream {
     res.writeStatus(this.respondStatus);
     const h = this.respondHeaders;
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i], h[i + 1]);
-    res.end(this.respondBody, this.respondClose);
+    // uWS writes `Connection: close` for closeConnection only when the request did not ask for
+    // it; when it did, uWS closes by itself and the header is ours to write.
+    if (this.clientClose) res.writeHeader('connection', 'close');
+    res.end(this.respondBody, this.respondClose && !this.clientClose);
   };
 
   abort(): void {
@@ -524,11 +531,13 @@ function listen(
     const head = copyHead(res, req);
     const headers = head.headers;
     let hasBody = false;
+    let close = false;
     for (let i = 0; i < headers.length; i += 2) {
       const n = headers[i];
       if (n === 'content-length' ? headers[i + 1].trim() !== '0' : n === 'transfer-encoding') hasBody = true;
+      else if (n === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(headers[i + 1])) close = true;
     }
-    const ds = new UwsDownstream(res, state, hasBody);
+    const ds = new UwsDownstream(res, state, hasBody, close);
     if (maxInflight > 0 && state.inflight > maxInflight) {
       // uWS exposes no per-connection hook for HTTP, so on this front end the limit applies to
       // requests in flight (README: GATEMESH_MAX_CONNECTIONS).

@@ -243,6 +243,18 @@ backends:
       assert.equal(r.body, '');
     });
 
+    it('Connection: close gets Connection: close and a closed socket (RFC 9112 §9.6)', async () => {
+      const r = await rawRequest(gw.port, 'GET /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n', 800);
+      assert.equal(r.status, 200);
+      assert.match(r.headers.connection ?? '', /close/i);
+      assert.equal((r.raw.match(/^connection:/gim) ?? []).length, 1, 'one Connection header');
+      assert.equal(r.closed, true);
+      const e = await rawRequest(gw.port, 'GET /nowhere HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n', 800);
+      assert.equal(e.status, 404);
+      assert.match(e.headers.connection ?? '', /close/i);
+      assert.equal(e.closed, true);
+    });
+
     it('keeps the client connection alive across requests', async () => {
       const s = net.connect(gw.port, '127.0.0.1');
       let out = '';
