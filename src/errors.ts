@@ -50,6 +50,17 @@ export const ERR = Object.freeze({
   ROUTE_TIMEOUT: e('GATEMESH_ERR_ROUTE_TIMEOUT', 504, 'route request timeout (timeouts.request)'),
   BACKEND_TIMEOUT: e('GATEMESH_ERR_BACKEND_TIMEOUT', 504, 'backend request timeout (timeouts.backendRequest)'),
   WEBSOCKET_REJECTED: e('GATEMESH_ERR_WEBSOCKET_REJECTED', 502, 'upstream did not accept the WebSocket upgrade'),
+  // Traffic policies (src/policy/, src/health/, BackendTrafficPolicy). 429s carry Retry-After and an
+  // application/problem+json body (RFC 9457) naming the policy; 503s say which limit was hit.
+  RATE_LIMITED: e('GATEMESH_ERR_RATE_LIMITED', 429, 'rate limit exceeded'),
+  QUOTA_EXCEEDED: e('GATEMESH_ERR_QUOTA_EXCEEDED', 429, 'quota exhausted'),
+  LIMIT_KEY_MISSING: e('GATEMESH_ERR_LIMIT_KEY_MISSING', 400, 'request lacks the rate-limit or quota key'),
+  RATE_LIMIT_UNAVAILABLE: e('GATEMESH_ERR_RATE_LIMIT_UNAVAILABLE', 503, 'global rate limit store unreachable (failureMode: closed)'),
+  CONCURRENCY_LIMITED: e('GATEMESH_ERR_CONCURRENCY_LIMITED', 503, 'too many requests in flight'),
+  QUEUE_TIMEOUT: e('GATEMESH_ERR_QUEUE_TIMEOUT', 503, 'timed out waiting in the concurrency queue'),
+  CIRCUIT_OPEN: e('GATEMESH_ERR_CIRCUIT_OPEN', 503, 'backend circuit breaker open'),
+  NO_HEALTHY_ENDPOINTS: e('GATEMESH_ERR_NO_HEALTHY_ENDPOINTS', 503, 'no healthy endpoint (all ejected or failing health checks)'),
+  RETRY_BUDGET_EXHAUSTED: e('GATEMESH_ERR_RETRY_BUDGET_EXHAUSTED', 503, 'retry budget exhausted'),
   // Server.
   DRAINING: e('GATEMESH_ERR_DRAINING', 503, 'gateway is shutting down', true),
   INTERNAL: e('GATEMESH_ERR_INTERNAL', 500, 'internal error'),
