@@ -38,7 +38,8 @@ export class NativeExchange implements Downstream, LiveExchange {
   private noBody = false;
   private retired = false;
   private bodyState = BODY_IDLE;
-  private onChunk: ((chunk: Buffer, last: boolean) => void) | null = null;
+  /** `owned`: true, node:http never reuses a chunk it emitted (see Exchange.writeBody). */
+  private onChunk: ((chunk: Buffer, last: boolean, owned: boolean) => void) | null = null;
   private onBodyError: ((reason: string) => void) | null = null;
   /** Why the body failed, kept for a readBody() that comes after the failure. */
   private bodyError: string | null = null;
@@ -278,17 +279,17 @@ export class NativeExchange implements Downstream, LiveExchange {
   deliverEmpty(): void {
     if (this.state !== OPEN || this.bodyState !== BODY_READING) return;
     this.bodyState = BODY_DONE;
-    this.onChunk!(EMPTY, true);
+    this.onChunk!(EMPTY, true, true);
   }
 
   deliverChunk(chunk: Buffer): void {
-    if (this.state === OPEN) this.onChunk!(chunk, false);
+    if (this.state === OPEN) this.onChunk!(chunk, false, true);
   }
 
   deliverEnd(): void {
     if (this.bodyState !== BODY_READING) return;
     this.bodyState = BODY_DONE;
-    if (this.state === OPEN) this.onChunk!(EMPTY, true);
+    if (this.state === OPEN) this.onChunk!(EMPTY, true, true);
   }
 
   deliverError(): void {

@@ -39,6 +39,24 @@ export interface Settings {
   logLevel: string;
   /** Artificial delay added before forwarding, ms; default 0. Only for proving the bench gate works. */
   debugDelayMs: number;
+  /** Keys the local rate-limit table holds (all limits, all threads), fixed memory; default 65536. */
+  rateLimitMaxKeys: number;
+  /** Redis for global rate limits and shared quotas (redis://host:port[/db]); default none. */
+  redisUrl: string | undefined;
+  /** gatemesh instances sharing GATEMESH_REDIS_URL (sizes the Global rate-limit leases); default 1. */
+  redisInstances: number;
+  /** Largest token lease one thread takes from Redis per key; default 1000. */
+  redisLeaseMax: number;
+  /** A lease's unspent tokens go back to Redis after this long, ms; default 1000. */
+  redisLeaseTtlMs: number;
+  /** Redis command timeout, ms; default 250 (past it the store counts as down: failureMode). */
+  redisTimeoutMs: number;
+  /** SQLite file for quotas when no Redis is configured; default ./gatemesh-quotas.db. */
+  quotaDb: string;
+  /** Keys the quota table holds (fixed memory); default 65536. */
+  quotaMaxKeys: number;
+  /** How often quota counts are persisted (SQLite or Redis), ms; default 1000 — the most a crash can lose. */
+  quotaSyncMs: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, def: number, min = 0): number {
@@ -75,5 +93,14 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     accessLog: env.GATEMESH_ACCESS_LOG || 'on',
     logLevel: env.GATEMESH_LOG_LEVEL || 'info',
     debugDelayMs: int(env, 'GATEMESH_DEBUG_DELAY_MS', 0),
+    rateLimitMaxKeys: int(env, 'GATEMESH_RATELIMIT_MAX_KEYS', 65536, 64),
+    redisUrl: env.GATEMESH_REDIS_URL || undefined,
+    redisInstances: int(env, 'GATEMESH_REDIS_INSTANCES', 1, 1),
+    redisLeaseMax: int(env, 'GATEMESH_REDIS_LEASE_MAX', 1000, 1),
+    redisLeaseTtlMs: int(env, 'GATEMESH_REDIS_LEASE_TTL_MS', 1000, 1),
+    redisTimeoutMs: int(env, 'GATEMESH_REDIS_TIMEOUT_MS', 250, 1),
+    quotaDb: env.GATEMESH_QUOTA_DB || 'gatemesh-quotas.db',
+    quotaMaxKeys: int(env, 'GATEMESH_QUOTA_MAX_KEYS', 65536, 64),
+    quotaSyncMs: int(env, 'GATEMESH_QUOTA_SYNC_MS', 1000, 10),
   };
 }

@@ -60,7 +60,6 @@ export const ERR = Object.freeze({
   QUEUE_TIMEOUT: e('GATEMESH_ERR_QUEUE_TIMEOUT', 503, 'timed out waiting in the concurrency queue'),
   CIRCUIT_OPEN: e('GATEMESH_ERR_CIRCUIT_OPEN', 503, 'backend circuit breaker open'),
   NO_HEALTHY_ENDPOINTS: e('GATEMESH_ERR_NO_HEALTHY_ENDPOINTS', 503, 'no healthy endpoint (all ejected or failing health checks)'),
-  RETRY_BUDGET_EXHAUSTED: e('GATEMESH_ERR_RETRY_BUDGET_EXHAUSTED', 503, 'retry budget exhausted'),
   // Server.
   DRAINING: e('GATEMESH_ERR_DRAINING', 503, 'gateway is shutting down', true),
   INTERNAL: e('GATEMESH_ERR_INTERNAL', 500, 'internal error'),

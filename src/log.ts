@@ -36,6 +36,9 @@ export interface AccessRecord {
   error?: string;
   /** Short human reason for the error. */
   reason?: string;
+  /** Policy response flags, Envoy-style: RL rate limited, QE quota exhausted, UO overflow (circuit breaker,
+   *  concurrency limit), UH no healthy endpoint, RB retry refused by the budget or breaker, DG limit store down (failureMode open). */
+  flags?: string;
   client: string;
 }
 

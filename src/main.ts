@@ -21,6 +21,7 @@ import { createListenerSlots } from './reload/listener-slots';
 import { createReloader, type AppliedReply, type ReloadResult } from './reload/reloader';
 import { adminRoutes } from './routes-command';
 import { createStatsBuffer, mainSlot, readStats, StatSlot } from './stats';
+import { createPolicyHost } from './shared/policy-host';
 import type { FromWorker, ToWorker, WorkerInit } from './worker';
 
 export interface Gateway {
@@ -77,6 +78,10 @@ export async function startGateway(configPath: string, settings: Settings): Prom
   }
   const stats = createStatsBuffer(threads);
   const mainStats = new StatSlot(stats, mainSlot(stats));
+  // Shared policy state (rate-limit and quota tables, per-backend buffers) exists before any
+  // worker does: the workers get it in workerData and with every config.
+  const policies = createPolicyHost(settings, threads, log);
+  let policyShared = policies.prepare(config);
   // What the workers have: routes by content id (only changes are sent on reload) and the
   // listener groups with their stable slots.
   const encoder = createDeltaEncoder();
@@ -97,6 +102,10 @@ export async function startGateway(configPath: string, settings: Settings): Prom
         frontend,
         thread,
         stats,
+        threads,
+        rateLimitTable: policies.rateLimitTable,
+        quotaTable: policies.quotaTable,
+        policyShared,
       };
       const w = new Worker(path.join(__dirname, 'worker.js'), { workerData: init });
       workers.push(w);
@@ -160,6 +169,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     await Promise.all(demos.map((d) => d.close()));
     throw err;
   }
+  await policies.applied(config);
   ready = true;
 
   const reloader = createReloader({
@@ -171,6 +181,11 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     stats: mainStats,
     initial: config,
     send: sendApply,
+    prepare(next) {
+      policyShared = policies.prepare(next);
+      return policyShared;
+    },
+    applied: (next) => policies.applied(next),
     async resolveDemos(next, current) {
       // A demo backend keeps the upstream already running; a new one gets its own.
       const fresh: string[] = [];
@@ -208,7 +223,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
         });
       }
       case '/stats':
-        return send(200, readStats(stats));
+        return send(200, { ...readStats(stats), policies: policies.stats(reloader.applied.config) });
       case '/metrics':
         return send(200, renderMetrics(readStats(stats)), METRICS_CONTENT_TYPE);
       case '/routes': {
@@ -289,6 +304,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     );
     admin.closeAllConnections();
     admin.close();
+    await policies.close().catch((err: Error) => log.error({ err }, 'policy state not closed cleanly'));
     await Promise.all(demos.map((d) => d.close()));
     log.info('stopped');
   };

@@ -7,7 +7,7 @@ import type { Backend, BackendRef, Endpoint, GatewayConfig } from './config/mode
 import type { Settings } from './env';
 import { ERR, type ErrorSpec } from './errors';
 import type { Downstream, IncomingHead } from './http/downstream';
-import { buildUpstreamHead, filterResponseHeaders, filterUpgradeHeaders, TrustedProxies } from './http/forwarding';
+import { buildUpstreamHead, filterResponseHeaders, filterUpgradeHeaders, type TrustedProxies } from './http/forwarding';
 import { checkRequestHead, newRequestFraming, type RequestFraming } from './http/request-head';
 import type { UpgradeDownstream } from './frontend/types';
 import type { AccessLog, AccessRecord } from './log';
@@ -22,6 +22,14 @@ import { createStreamFilters, type StreamFilters } from './filters/stream-filter
 import type { RuleFilters } from './filters/chain';
 import type { MirrorPick } from './filters/request-mirror/request-mirror';
 import type { LocalResponse } from './filters/types';
+import { createBalancer, type Balancer } from './balancer';
+import { createEndpointHealth, type EndpointHealth } from './health';
+import { createCircuitBreaker, type CircuitBreaker } from './policy/circuit-breaker';
+import { createConcurrencyLimiter, type ConcurrencyLimiter, type ConcurrencyWaiter } from './policy/concurrency';
+import { createRetryBudget, type RetryBudget } from './retry/budget';
+import { policyEnv } from './policy/environment';
+import { createBackendRequestPolicy, type PolicyRefusal, type RequestPolicyRuntime } from './policy/request-policies';
+import type { KeyInput } from './policy/key';
 
 /** A backend as the hot path sees it: endpoints with their pools resolved at config load. */
 interface BackendRuntime {
@@ -30,8 +38,18 @@ interface BackendRuntime {
   config: Backend;
   pools: EndpointPool[];
   labels: string[];
-  /** Per-thread round-robin cursor (policies replace this with a balancer). */
+  /** Per-thread round-robin cursor of RequestMirror picks. */
   next: number;
+  /** Endpoint choice (BackendTrafficPolicy loadBalancer; default round robin). */
+  balancer: Balancer;
+  /** Active checks, outlier ejections, Retry-After holds, panic mode (src/health/). */
+  health: EndpointHealth;
+  breaker: CircuitBreaker | null;
+  /** A concurrency limit on requests to this backend. */
+  concurrency: ConcurrencyLimiter | null;
+  budget: RetryBudget | null;
+  /** A rate limit on this backend (a policy attached to the Service). */
+  policy: RequestPolicyRuntime | null;
 }
 
 /** Everything built from one config version; swapped as a whole on reload. */
@@ -85,17 +103,32 @@ export function compileRuntime(config: GatewayConfig, groups: ListenerGroup[], p
       backends.set(name, old);
       continue;
     }
-    backends.set(name, {
-      config: b,
-      name,
-      pools: b.endpoints.map((e: Endpoint) => pools.get(e)),
-      labels: b.endpoints.map((e: Endpoint) => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`)),
-      next: 0,
-    });
+    backends.set(name, compileBackend(b, pools));
   }
   const listenerPorts: number[] = [];
   groups.forEach((g, i) => (listenerPorts[g.slot ?? i] = g.port));
   return { tables, backends, listenerPorts, mirrorPick: createMirrorPick(backends) };
+}
+
+/** A backend's runtime: pools, then its policies over the state the main thread shares (Backend.shared). */
+function compileBackend(b: Backend, pools: Pools): BackendRuntime {
+  const env = policyEnv();
+  const p = b.policy;
+  const shared = b.shared;
+  const health = createEndpointHealth(p?.health, b.endpoints.length, shared?.health);
+  return {
+    config: b,
+    name: b.name,
+    pools: b.endpoints.map((e: Endpoint) => pools.get(e)),
+    labels: b.endpoints.map((e: Endpoint) => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`)),
+    next: 0,
+    balancer: createBalancer(p?.loadBalancer, b.endpoints, shared?.balancer, env.thread, env.threads, health),
+    health,
+    breaker: p?.circuitBreaker === undefined ? null : createCircuitBreaker(p.circuitBreaker, shared?.breaker),
+    concurrency: p?.concurrency === undefined ? null : createConcurrencyLimiter(p.concurrency, shared?.concurrency, env.thread, env.threads),
+    budget: p?.retryBudget === undefined ? null : createRetryBudget(p.retryBudget, shared?.retryBudget),
+    policy: p?.rateLimit === undefined ? null : createBackendRequestPolicy(p.rateLimit, env),
+  };
 }
 
 /** RequestMirror targets resolve by backend name against this runtime's backends. */
@@ -132,8 +165,16 @@ const enum Phase {
   Done,
 }
 
-/** One request's journey (Envoy's per-stream filter object; linkerd's endpoint stack). */
-class ProxyStream implements ExchangeSink, AttemptHost {
+/** Where a request waits for a concurrency slot (ConcurrencyWaiter callbacks resume from there). */
+const enum Waiting {
+  None,
+  Rule,
+  Backend,
+}
+
+/** One request's journey (Envoy's per-stream filter object; linkerd's endpoint stack). It is also
+ *  the key input of its policies and its own concurrency waiter, so admission allocates nothing. */
+class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWaiter {
   readonly framing: RequestFraming = newRequestFraming();
   phase = Phase.Routing;
   exchange: Exchange | null = null;
@@ -154,6 +195,29 @@ class ProxyStream implements ExchangeSink, AttemptHost {
   error: ErrorSpec | null = null;
   detail = '';
   upgradeHeaders: string[] = [];
+  /** The config version this request started on (a reload mid-request does not move it). */
+  runtime: ProxyRuntime;
+  readonly trusted: TrustedProxies;
+  /** KeyInput: the matched rule's label ('' before routing). */
+  route = '';
+  /** KeyInput: the authenticated consumer (auth filters, a later issue). */
+  consumer: string | null = null;
+  /** Index of the endpoint of the attempt in flight (or the last one), -1 before any. */
+  ep = -1;
+  /** An attempt is in flight on `ep`: the balancer and health have not heard its end yet. */
+  private attemptOpen = false;
+  /** Request-level policies of the matched rule. */
+  private rulePolicy: RequestPolicyRuntime | null = null;
+  /** Concurrency slots held (released in finish). */
+  private ruleAdmitted = false;
+  private backendAdmitted = false;
+  private breakerHeld = false;
+  private retryHeld = false;
+  private waiting = Waiting.None;
+  /** Headers the policies add to the response (RateLimit, quota); null when none. */
+  policyHeaders: string[] | null = null;
+  /** Access-log flags (RL, QE, UO, UH, RB, DG). */
+  private flags = '';
   /** Downstream response blocked on a slow client. */
   private waitingDrain = false;
   private readonly onDrainBound = (): void => {
@@ -166,7 +230,10 @@ class ProxyStream implements ExchangeSink, AttemptHost {
     readonly head: IncomingHead,
     readonly ds: Downstream,
     readonly upgradeDs: UpgradeDownstream | null,
-  ) {}
+  ) {
+    this.runtime = ctx.runtime;
+    this.trusted = ctx.trusted;
+  }
 
   // --- request phase -----------------------------------------------------------------------
 
@@ -178,29 +245,170 @@ class ProxyStream implements ExchangeSink, AttemptHost {
     ctx.inflight++;
     const bad = checkRequestHead(head, ctx.settings, ctx.checkSyntax, this.framing);
     if (bad !== null) return this.fail(bad, '');
-    const runtime = ctx.runtime;
+    const runtime = this.runtime;
     const table = runtime.tables[listener];
     const matched = table === undefined ? null : table.match(this.framing.host, head.method, this.framing.path, head.query, head.headers);
     if (matched === null) return this.fail(ERR.NO_ROUTE, '');
     this.matched = matched;
+    this.route = matched.label;
     if (matched.filters !== null && this.ruleFilters(matched.filters, runtime, listener)) return;
+    const rp = matched.requestPolicy;
+    if (rp !== null) {
+      // Rate limits and quotas first (cheap, and a refused request must not take a slot), then
+      // the concurrency limit, which may queue the request.
+      this.rulePolicy = rp;
+      if (this.admit(rp)) return;
+      if (rp.concurrency !== null && !this.acquire(rp.concurrency, Waiting.Rule)) return;
+    }
+    this.toBackend();
+  }
+
+  /** Backend choice and its admission: weighted backendRef, its filters, its rate limit, circuit breaker and concurrency limit. */
+  private toBackend(): void {
+    const matched = this.matched!;
     const ref = matched.pickBackend();
     if (ref === null) return this.fail(ERR.NO_BACKEND, '');
     if (ref.backend === null) return this.fail(ERR.BACKEND_NOT_FOUND, ref.invalidReason ?? '');
     if (this.filters !== null && this.backendFilters(this.filters, ref)) return;
-    const backend = runtime.backends.get(ref.backend);
+    const backend = this.runtime.backends.get(ref.backend);
     if (backend === undefined) return this.fail(ERR.BACKEND_NOT_FOUND, ref.backend);
-    const n = backend.pools.length;
-    if (n === 0) return this.fail(ERR.NO_ENDPOINTS, backend.name);
-    const i = backend.next;
-    backend.next = i + 1 >= n ? 0 : i + 1;
+    if (backend.pools.length === 0) return this.fail(ERR.NO_ENDPOINTS, backend.name);
+    this.backend = backend;
+    if (backend.policy !== null && this.admit(backend.policy)) return;
+    if (backend.breaker !== null) {
+      if (!backend.breaker.tryRequest()) {
+        this.flag('UO');
+        return this.fail(ERR.CIRCUIT_OPEN, `${backend.name}: maxRequests`);
+      }
+      this.breakerHeld = true;
+    }
+    if (backend.concurrency !== null && !this.acquire(backend.concurrency, Waiting.Backend)) return;
+    this.toEndpoint();
+  }
+
+  /** Endpoint choice (balancer over the usable endpoints), then the first attempt. */
+  private toEndpoint(): void {
+    const backend = this.backend!;
+    const i = backend.balancer.pick(this, -1);
+    if (i < 0) {
+      this.flag('UH');
+      return this.fail(ERR.NO_HEALTHY_ENDPOINTS, backend.name);
+    }
+    this.ep = i;
     this.endpoint = backend.labels[i];
+    if (backend.budget !== null) backend.budget.onRequest();
+    const matched = this.matched!;
     if (matched.policy !== null) this.applyPolicy(matched.policy, backend, i);
-    if (ctx.debugDelayMs > 0) {
-      setTimeout(() => this.forward(backend.pools[i]), ctx.debugDelayMs);
+    if (this.ctx.debugDelayMs > 0) {
+      setTimeout(() => this.forward(backend.pools[i]), this.ctx.debugDelayMs);
       return;
     }
     this.forward(backend.pools[i]);
+  }
+
+  // --- traffic policies (src/policy/, BackendTrafficPolicy) -----------------------------------
+
+  /** Rate limits and quotas. True when the request was refused (answered). */
+  private admit(rp: RequestPolicyRuntime): boolean {
+    const refused = rp.decide(this);
+    if (refused === null) return false;
+    this.refuse(refused);
+    return true;
+  }
+
+  /** Takes a concurrency slot. False when the request waits in the queue or was refused. */
+  private acquire(limiter: ConcurrencyLimiter, stage: Waiting): boolean {
+    this.waiting = stage;
+    if (limiter.acquire(this)) {
+      this.waiting = Waiting.None;
+      if (stage === Waiting.Rule) this.ruleAdmitted = true;
+      else this.backendAdmitted = true;
+      return true;
+    }
+    return false;
+  }
+
+  /** ConcurrencyWaiter: a queued request got its slot. */
+  onAdmitted(): void {
+    const stage = this.waiting;
+    this.waiting = Waiting.None;
+    if (stage === Waiting.Rule) this.ruleAdmitted = true;
+    else if (stage === Waiting.Backend) this.backendAdmitted = true;
+    if (this.phase === Phase.Done) {
+      this.releaseSlots(-1);
+      return;
+    }
+    if (stage === Waiting.Rule) this.toBackend();
+    else this.toEndpoint();
+  }
+
+  /** ConcurrencyWaiter: refused at once (queue full) or after waiting (queue timeout). */
+  onRejected(err: ErrorSpec): void {
+    this.waiting = Waiting.None;
+    if (this.phase === Phase.Done) return;
+    this.flag('UO');
+    this.fail(err, '');
+  }
+
+  /** Adds an access-log flag. */
+  flag(f: string): void {
+    this.flags = this.flags.length === 0 ? f : this.flags + ',' + f;
+  }
+
+  /** A policy refused the request: 429 (problem+json, Retry-After), 400 or 503. */
+  private refuse(r: PolicyRefusal): void {
+    if (r.flag.length !== 0) this.flag(r.flag);
+    this.respondError(r.err, r.detail, r.body, r.contentType, r.headers);
+  }
+
+  /** The attempt on `ep` is over: tell the balancer (latency sample) and outlier detection. */
+  private endAttempt(status: number, gatewayError: boolean, sample: boolean): void {
+    if (!this.attemptOpen) return;
+    this.attemptOpen = false;
+    const b = this.backend;
+    if (b === null) return;
+    b.balancer.onEnd(this.ep, sample ? performance.now() - this.upstreamStart : -1);
+    if (status > 0 || gatewayError) b.health.onResult(this.ep, status, gatewayError);
+    if (this.retryHeld) {
+      this.retryHeld = false;
+      if (b.breaker !== null) b.breaker.endRetry();
+    }
+  }
+
+  /** A retry may start: the backend's retry budget and circuit breaker (maxRetries) agree. */
+  private retryAllowed(): boolean {
+    const b = this.backend;
+    if (b === null) return true;
+    if (b.budget !== null && !b.budget.tryRetry()) {
+      this.flag('RB');
+      return false;
+    }
+    if (b.breaker !== null) {
+      if (!b.breaker.tryRetry()) {
+        this.flag('RB');
+        return false;
+      }
+      this.retryHeld = true;
+    }
+    return true;
+  }
+
+  /** Gives back concurrency slots and circuit-breaker counts held by this request. */
+  private releaseSlots(latencyMs: number): void {
+    if (this.ruleAdmitted) {
+      this.ruleAdmitted = false;
+      this.rulePolicy!.concurrency!.release(latencyMs);
+    }
+    const b = this.backend;
+    if (b === null) return;
+    if (this.backendAdmitted) {
+      this.backendAdmitted = false;
+      b.concurrency!.release(latencyMs);
+    }
+    if (this.breakerHeld) {
+      this.breakerHeld = false;
+      b.breaker!.endRequest();
+    }
   }
 
   private forward(pool: EndpointPool): void {
@@ -221,6 +429,8 @@ class ProxyStream implements ExchangeSink, AttemptHost {
       responseTimeoutMs: this.ctx.settings.upstreamTimeoutMs,
     };
     if (this.attempts !== null) this.attempts.beginAttempt(req);
+    this.attemptOpen = true;
+    this.backend!.balancer.onStart(this.ep);
     this.exchange = startExchange(pool, req, this);
     if (hasBody) this.ds.readBody(this.onRequestBody, this.onRequestBodyError);
   }
@@ -270,13 +480,20 @@ class ProxyStream implements ExchangeSink, AttemptHost {
       this.upgradeHeaders = headers;
       return;
     }
+    this.endAttempt(status, false, true);
+    if ((status === 429 || status === 503) && this.backend !== null) {
+      const ra = findRetryAfter(headers);
+      if (ra !== undefined) this.backend.health.onRetryAfter(this.ep, status, ra);
+    }
     if (this.attempts !== null && this.retryStatus(status)) return;
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = status;
     this.phase = Phase.Streaming;
     let length = framing.chunked || framing.closeDelimited ? -1 : framing.contentLength;
     if (framing.noBody && length < 0) length = framing.contentLength; // HEAD/304 report the upstream's CL
-    this.ds.writeHead(status, reason, this.filters === null ? filterResponseHeaders(headers) : this.responseFilters(status, headers), length, framing.noBody);
+    let out = this.filters === null ? filterResponseHeaders(headers) : this.responseFilters(status, headers);
+    if (this.policyHeaders !== null) out = out.concat(this.policyHeaders);
+    this.ds.writeHead(status, reason, out, length, framing.noBody);
   }
 
   onBody(chunk: Buffer): boolean {
@@ -297,6 +514,7 @@ class ProxyStream implements ExchangeSink, AttemptHost {
 
   onError(err: ErrorSpec, detail: string, afterHead: boolean): void {
     this.exchange = null;
+    this.endAttempt(0, true, false);
     if (this.phase === Phase.Done) return;
     if (afterHead) return this.abortClient(err, detail);
     if (this.attempts !== null && this.retryFailure(err)) return;
@@ -309,6 +527,7 @@ class ProxyStream implements ExchangeSink, AttemptHost {
       socket.destroy();
       return;
     }
+    this.endAttempt(101, false, true);
     this.upstreamMs = performance.now() - this.upstreamStart;
     this.status = 101;
     this.upgradeDs.accept(filterUpgradeHeaders(this.upgradeHeaders), socket, rest);
@@ -340,7 +559,7 @@ class ProxyStream implements ExchangeSink, AttemptHost {
   /** A final status the rule retries (retry.codes), before any byte of it reached the client. */
   private retryStatus(status: number): boolean {
     const delay = this.attempts!.afterStatus(status);
-    if (delay < 0) return false;
+    if (delay < 0 || !this.retryAllowed()) return false;
     // That response is dropped unseen. Its socket is closed rather than drained: the body may
     // be large or slow, and the retry should not wait for it.
     const ex = this.exchange;
@@ -353,7 +572,7 @@ class ProxyStream implements ExchangeSink, AttemptHost {
   /** An attempt failed before a complete response head (the exchange is already finished). */
   private retryFailure(err: ErrorSpec): boolean {
     const delay = this.attempts!.afterFailure(err);
-    if (delay < 0) return false;
+    if (delay < 0 || !this.retryAllowed()) return false;
     this.exchange = null;
     this.attempts!.schedule(delay);
     return true;
@@ -364,15 +583,20 @@ class ProxyStream implements ExchangeSink, AttemptHost {
     if (this.phase === Phase.Done) return;
     const c = this.attempts!;
     const b = this.backend!;
-    const n = b.pools.length;
-    let i = b.next;
-    if (n > 1 && i === c.endpoint) i = i + 1 >= n ? 0 : i + 1;
-    b.next = i + 1 >= n ? 0 : i + 1;
+    // The balancer's next pick, not the endpoint just tried when another is usable.
+    const i = b.balancer.pick(this, c.endpoint);
+    if (i < 0) {
+      this.flag('UH');
+      return this.fail(ERR.NO_HEALTHY_ENDPOINTS, b.name);
+    }
     c.endpoint = i;
+    this.ep = i;
     this.endpoint = b.labels[i];
     const req = c.request!;
     this.upstreamStart = performance.now();
     c.beginAttempt(req);
+    this.attemptOpen = true;
+    b.balancer.onStart(i);
     const ex = startExchange(b.pools[i], req, this);
     // It may have failed synchronously (pool closed): then the request is over or waits again.
     if ((this.phase as Phase) === Phase.Done || c.waiting) return;
@@ -390,6 +614,7 @@ class ProxyStream implements ExchangeSink, AttemptHost {
   /** AttemptHost: timeouts.backendRequest expired for the attempt in flight. */
   attemptTimedOut(): void {
     if (this.phase === Phase.Done) return;
+    this.endAttempt(0, true, false);
     if (this.phase !== Phase.Streaming) {
       const ex = this.exchange;
       this.exchange = null;
@@ -401,6 +626,7 @@ class ProxyStream implements ExchangeSink, AttemptHost {
 
   /** 504 before the response head; after it, the client connection is cut (the body is incomplete). */
   private timeout(err: ErrorSpec, detail: string): void {
+    this.endAttempt(0, true, false);
     const ex = this.exchange;
     this.exchange = null;
     if (ex !== null) ex.abort();
@@ -441,7 +667,8 @@ class ProxyStream implements ExchangeSink, AttemptHost {
   /** A filter's own answer (redirect, CORS preflight); errors go through `fail`. */
   private respondLocal(r: LocalResponse): void {
     if (r.error !== undefined) return this.fail(r.error, r.reason);
-    const headers = this.filters!.onResponse(r.status, r.headers, false);
+    let headers = this.filters!.onResponse(r.status, r.headers, false);
+    if (this.policyHeaders !== null) headers = headers.concat(this.policyHeaders);
     this.status = r.status;
     this.detail = r.reason;
     this.ds.respond(r.status, headers, r.body, this.framing.close);
@@ -456,19 +683,39 @@ class ProxyStream implements ExchangeSink, AttemptHost {
     // exchange destroys that socket rather than returning a half-read one to the pool.
     if (this.exchange !== null) this.exchange.abort();
     this.exchange = null;
+    this.endAttempt(0, false, false);
+    if (this.waiting !== Waiting.None) this.cancelWait();
     if (this.status === 0) this.status = 499; // nginx's "client closed request"
     this.error = null;
     this.detail = 'client closed connection';
     this.finish();
   };
 
-  /** The one place an error becomes a response (linkerd's ServerRescue). */
+  /** A queued request that went away leaves its queue. */
+  private cancelWait(): void {
+    const stage = this.waiting;
+    this.waiting = Waiting.None;
+    if (stage === Waiting.Rule) this.rulePolicy!.concurrency!.cancel(this);
+    else if (stage === Waiting.Backend) this.backend!.concurrency!.cancel(this);
+  }
+
   private fail(err: ErrorSpec, detail: string): void {
+    this.respondError(err, detail, null, null, null);
+  }
+
+  /**
+   * The one place an error becomes a response (linkerd's ServerRescue): a plain-text reason, or a
+   * policy's own body (RFC 9457 problem+json for 429) with its headers (Retry-After, RateLimit).
+   */
+  private respondError(err: ErrorSpec, detail: string, body: string | null, contentType: string | null, extra: string[] | null): void {
     this.error = err;
     this.detail = detail;
     this.status = err.status;
-    const body = detail.length !== 0 ? err.reason + ': ' + detail + '\n' : err.reason + '\n';
-    this.ds.respond(err.status, ['content-type', 'text/plain; charset=utf-8', 'x-gatemesh-error', err.code], body, err.close || this.framing.close);
+    const text = body ?? (detail.length !== 0 ? err.reason + ': ' + detail + '\n' : err.reason + '\n');
+    let headers = ['content-type', contentType ?? 'text/plain; charset=utf-8', 'x-gatemesh-error', err.code];
+    if (extra !== null) headers = headers.concat(extra);
+    if (this.policyHeaders !== null) headers = headers.concat(this.policyHeaders);
+    this.ds.respond(err.status, headers, text, err.close || this.framing.close);
     this.finish();
   }
 
@@ -489,6 +736,9 @@ class ProxyStream implements ExchangeSink, AttemptHost {
     if (this.phase === Phase.Done) return;
     this.phase = Phase.Done;
     if (this.attempts !== null) this.attempts.stop();
+    if (this.waiting !== Waiting.None) this.cancelWait();
+    this.endAttempt(0, false, false);
+    if (this.ruleAdmitted || this.backendAdmitted || this.breakerHeld) this.releaseSlots(this.error === null && this.upstreamMs >= 0 ? performance.now() - this.start : -1);
     const ctx = this.ctx;
     ctx.inflight--;
     ctx.stats.add(STAT_FIELDS.requests, 1);
@@ -515,8 +765,15 @@ class ProxyStream implements ExchangeSink, AttemptHost {
     } else if (this.detail.length !== 0) {
       rec.reason = this.detail;
     }
+    if (this.flags.length !== 0) rec.flags = this.flags;
     log.write(rec);
   }
+}
+
+/** The Retry-After value of an upstream response head (flat [name, value] list, names lower-case). */
+function findRetryAfter(headers: string[]): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'retry-after') return headers[i + 1];
+  return undefined;
 }
 
 /** RFC 9110 §9.2.2: the safe methods plus PUT and DELETE. */

@@ -12,6 +12,9 @@ import { createDeltaDecoder, type ConfigDelta } from './reload/config-delta';
 import { createPools } from './upstream/pool';
 import type { BoundListener, Frontend } from './frontend/types';
 import { STAT_FIELDS, StatSlot } from './stats';
+import type { PolicyShared } from './shared/registry';
+import { setPolicyEnv, type PolicyEnv } from './policy/environment';
+import { createGlobalBackend } from './policy/global-limit';
 
 /** A listener group as the main thread sends it: with its slot and the port to bind. */
 export interface WorkerGroup extends ListenerGroup {
@@ -27,6 +30,12 @@ export interface WorkerInit {
   frontend: 'uws' | 'native-free';
   thread: number;
   stats: SharedArrayBuffer;
+  /** Worker threads in all (shared policy state has a slot per thread). */
+  threads: number;
+  rateLimitTable: SharedArrayBuffer;
+  quotaTable: SharedArrayBuffer;
+  /** Request-level concurrency buffers of the current config. */
+  policyShared: PolicyShared;
 }
 
 export type ToWorker =
@@ -40,6 +49,7 @@ export type ToWorker =
       bind: number[];
       /** Slots to drain gently and then close. */
       unbind: number[];
+      policyShared: PolicyShared;
     }
   | { type: 'drain' }
   | { type: 'close' };
@@ -97,6 +107,24 @@ async function run(): Promise<void> {
   });
   const decoder = createDeltaDecoder();
   const stats = new StatSlot(init.stats, init.thread);
+  const global = settings.redisUrl === undefined ? null : createGlobalBackend({
+          url: settings.redisUrl,
+          logger: log,
+          threads: init.threads,
+          instances: settings.redisInstances,
+          leaseMax: settings.redisLeaseMax,
+          leaseTtlMs: settings.redisLeaseTtlMs,
+          commandTimeoutMs: settings.redisTimeoutMs,
+        });
+  const env: PolicyEnv = {
+    thread: init.thread,
+    threads: init.threads,
+    rateLimitTable: init.rateLimitTable,
+    quotaTable: init.quotaTable,
+    global,
+    shared: init.policyShared,
+  };
+  setPolicyEnv(env);
   const ctx: ProxyContext = {
     settings,
     trusted: new TrustedProxies(settings.trustedProxies),
@@ -162,6 +190,7 @@ async function run(): Promise<void> {
     const t0 = performance.now();
     const previous = ctx.runtime;
     let next;
+    env.shared = msg.policyShared;
     try {
       next = compileRuntime(decoder.apply(msg.delta), msg.groups, pools, previous);
     } catch (err) {
@@ -210,6 +239,7 @@ async function run(): Promise<void> {
       case 'close':
         for (const b of bound.values()) b.closeAll();
         pools.closeAll();
+        if (global !== null) void global.close();
         ctx.accessLog.flush();
         log.flush();
         port.close();

@@ -18,6 +18,8 @@ import { hostnameProblem, routeHostnamesOn } from './hostname';
 import { headerNameProblem, pathProblem, regexProblem } from './match-check';
 import { defaultMatch } from './native';
 import { compileRetry, compileTimeouts } from './timeouts-retry';
+import { BackendTrafficPolicy } from './policy-schema';
+import { createManifestPolicies, ruleVariants, type ManifestPolicies } from './policy-gateway-api';
 
 /** GatewayClass spec.controllerName that gatemesh serves. */
 export const CONTROLLER_NAME = 'gatemesh.io/gateway-controller';
@@ -27,7 +29,7 @@ const DEFAULT_NAMESPACE = 'default';
 /** EndpointSlice label naming the owning Service (discovery.k8s.io/v1). */
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
-type Kind = 'GatewayClass' | 'Gateway' | 'HTTPRoute' | 'ReferenceGrant' | 'Service' | 'EndpointSlice';
+type Kind = 'GatewayClass' | 'Gateway' | 'HTTPRoute' | 'ReferenceGrant' | 'Service' | 'EndpointSlice' | 'BackendTrafficPolicy';
 
 interface KindSpec {
   apiVersions: readonly string[];
@@ -43,6 +45,8 @@ const KINDS: Record<Kind, KindSpec> = {
   ReferenceGrant: { apiVersions: [`${GW_GROUP}/v1beta1`, `${GW_GROUP}/v1`], check: compileSchema(S.ReferenceGrant), fatal: false },
   Service: { apiVersions: ['v1'], check: compileSchema(S.Service), fatal: false },
   EndpointSlice: { apiVersions: ['discovery.k8s.io/v1'], check: compileSchema(S.EndpointSlice), fatal: false },
+  // Traffic policies (policy-gateway-api.ts); Envoy Gateway's group reads the same, for the fields gatemesh has.
+  BackendTrafficPolicy: { apiVersions: ['gatemesh.io/v1alpha1', 'gateway.envoyproxy.io/v1alpha1'], check: compileSchema(BackendTrafficPolicy), fatal: false },
 };
 
 interface Obj<T> {
@@ -68,6 +72,7 @@ export function isManifest(value: unknown): boolean {
 export function compileGatewayApi(docs: SourceDoc[], diag: Diagnostics): CompiledPart {
   const part = emptyPart();
   const objs = collect(docs, diag);
+  const policies = createManifestPolicies(objs.BackendTrafficPolicy, diag);
 
   // GatewayClass → Gateways we serve.
   const classes = new Map(objs.GatewayClass.map((o) => [o.value.metadata.name, o]));
@@ -144,13 +149,22 @@ export function compileGatewayApi(docs: SourceDoc[], diag: Diagnostics): Compile
   const ctx: RefContext = { services, slicesByService, grants: objs.ReferenceGrant, backends, diag };
 
   // HTTPRoutes.
+  const loaded = new Map<string, RouteRule[]>();
   for (const route of objs.HTTPRoute) {
     const hostnames = routeHostnames(route, diag);
     const rules = compileRules(route, ctx, hostnames === undefined);
     if (!rules || !hostnames) continue;
-    attach(route, rules, hostnames, gateways, listenersByGateway, diag);
+    loaded.set(route.id, rules);
+    attach(route, rules, hostnames, gateways, listenersByGateway, diag, policies);
   }
 
+  // Traffic policies: targets checked, backend policies set (route rules got theirs in attach).
+  policies.finish({
+    gateways: new Map([...gateways].map(([id, gw]) => [id, gw === null ? null : (listenersByGateway.get(id) ?? []).map((s) => s.spec.name)])),
+    routes: loaded,
+    services: new Map([...services].map(([id, svc]) => [id, new Map((svc.value.spec?.ports ?? []).map((p: S.ServicePort) => [p.port, p.name] as const))])),
+    backends: [...backends.values()].map((b) => b.backend),
+  });
   part.backends.push(...backends.values());
   return part;
 }
@@ -159,8 +173,9 @@ export function compileGatewayApi(docs: SourceDoc[], diag: Diagnostics): Compile
 function collect(docs: SourceDoc[], diag: Diagnostics): { [K in Kind]: Obj<any>[] } & {
   GatewayClass: Obj<S.GatewayClass>[]; Gateway: Obj<S.Gateway>[]; HTTPRoute: Obj<S.HTTPRoute>[];
   ReferenceGrant: Obj<S.ReferenceGrant>[]; Service: Obj<S.Service>[]; EndpointSlice: Obj<S.EndpointSlice>[];
+  BackendTrafficPolicy: Obj<BackendTrafficPolicy>[];
 } {
-  const out = { GatewayClass: [], Gateway: [], HTTPRoute: [], ReferenceGrant: [], Service: [], EndpointSlice: [] } as Record<Kind, Obj<any>[]>;
+  const out = { GatewayClass: [], Gateway: [], HTTPRoute: [], ReferenceGrant: [], Service: [], EndpointSlice: [], BackendTrafficPolicy: [] } as Record<Kind, Obj<any>[]>;
   const ids = new Map<string, SourceDoc>();
   for (const doc of docs) {
     if (!isManifest(doc.value)) {
@@ -173,7 +188,8 @@ function collect(docs: SourceDoc[], diag: Diagnostics): { [K in Kind]: Obj<any>[
     const spec = Object.prototype.hasOwnProperty.call(KINDS, kind) ? KINDS[kind] : undefined;
     if (!spec || !spec.apiVersions.includes(String(v.apiVersion))) {
       diag.warn(doc.file, doc.lineOf(['kind']), `kind ${String(v.kind)} ignored (apiVersion ${String(v.apiVersion)}; gatemesh reads ` +
-        'gateway.networking.k8s.io/v1 GatewayClass, Gateway, HTTPRoute, ReferenceGrant, v1 Service, discovery.k8s.io/v1 EndpointSlice)');
+        'gateway.networking.k8s.io/v1 GatewayClass, Gateway, HTTPRoute, ReferenceGrant, v1 Service, discovery.k8s.io/v1 EndpointSlice, ' +
+        'gatemesh.io/v1alpha1 BackendTrafficPolicy)');
       continue;
     }
     const errors = schemaErrors(spec.check, doc);
@@ -449,9 +465,11 @@ function attach(
   gateways: Map<string, Obj<S.Gateway> | null>,
   listenersByGateway: Map<string, ServedListener[]>,
   diag: Diagnostics,
+  policies: ManifestPolicies,
 ): void {
   const { doc } = route;
   const attachedTo = new Set<Listener>();
+  const variants = ruleVariants(rules);
   const creationTimestamp = route.value.metadata.creationTimestamp ?? undefined;
   (route.value.spec.parentRefs ?? []).forEach((pr, i) => {
     const path = ['spec', 'parentRefs', i];
@@ -490,7 +508,9 @@ function attach(
           `HTTPRoute ${route.id}: no hostname in common with listener ${s.listener.name} (hostname ${s.listener.hostname}); not attached to it`);
         continue;
       }
-      const model: Route = { name: route.id, hostnames: on, rules, source: { file: doc.file, line: doc.line } };
+      // Each listener's copy carries the policies its Gateway and listener add (policy-gateway-api.ts).
+      const onListener = policies.rulesOn(route.id, variants, gwId, s.spec.name);
+      const model: Route = { name: route.id, hostnames: on, rules: onListener, source: { file: doc.file, line: doc.line } };
       if (typeof creationTimestamp === 'string') model.creationTimestamp = creationTimestamp;
       s.listener.routes.push(model);
       attachedTo.add(s.listener);

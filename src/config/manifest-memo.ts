@@ -14,6 +14,7 @@
 //
 // The one visible difference: `warnings` come base first, then file by file, rather than
 // interleaved by phase as one compile would list them.
+import { policiesNeedFullCompile } from './policy-gateway-api';
 import type { CompiledPart } from './compiled-part';
 import { Diagnostics, type ConfigError } from './config-error';
 import { compileGatewayApi } from './gateway-api';
@@ -120,6 +121,9 @@ export function compileManifestsIncremental(files: { file: string; docs: SourceD
     }
   }
   if (routeFiles.length === 0) return reset();
+  // A policy aimed at an HTTPRoute (or carrying backend-level sections) spans files: only a full
+  // compile attaches it right.
+  if (policiesNeedFullCompile(baseDocs)) return reset();
 
   let base = memo.base;
   if (base === null || !sameDocs(base.docs, baseDocs)) {

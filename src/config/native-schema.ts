@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { Static } from '@sinclair/typebox';
 import { RetrySchema, TimeoutsSchema } from './timeouts-retry';
 import { NativeBackendRefFilters, NativeRouteFilters } from './filters-schema';
+import { NativePolicy, NativePolicyRefs } from './policy-schema';
 
 const Name = Type.String({ minLength: 1 });
 const StringMap = Type.Record(Type.String(), Type.String(), { expected: 'a mapping of name: "value" strings' });
@@ -17,6 +18,8 @@ export const NativeListener = Type.Object(
     address: Type.Optional(Type.String({ minLength: 1, default: '0.0.0.0' })),
     /** Exact ("api.example.com") or wildcard ("*.example.com"); default any host. */
     hostname: Type.Optional(Type.String({ minLength: 1 })),
+    /** Traffic policies for every route on this listener (policy-native.ts): `policy: <name> | { ... }`, `policies: [...]`. */
+    ...NativePolicyRefs,
   },
   { additionalProperties: false },
 );
@@ -66,6 +69,17 @@ export const NativeRoute = Type.Object(
     retry: Type.Optional(RetrySchema),
     /** HTTPRoute filters (filters-schema.ts): requestHeaders, responseHeaders, redirect, rewrite, mirror, cors. */
     ...NativeRouteFilters,
+    /** Traffic policies (policy-native.ts): `policy: <name> | { ... }`, `policies: [...]`. */
+    ...NativePolicyRefs,
+  },
+  { additionalProperties: false },
+);
+
+/** An endpoint with a load-balancing weight (model Endpoint.weight; default 1). */
+export const NativeEndpoint = Type.Object(
+  {
+    address: Type.String({ minLength: 1 }),
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
   },
   { additionalProperties: false },
 );
@@ -73,10 +87,12 @@ export const NativeRoute = Type.Object(
 export const NativeBackend = Type.Object(
   {
     name: Name,
-    /** "host:port" entries; exactly one of endpoints | builtin. */
-    endpoints: Type.Optional(Type.Array(Type.String())),
+    /** "host:port" entries, or `{ address: "host:port", weight: 3 }`; exactly one of endpoints | builtin. */
+    endpoints: Type.Optional(Type.Array(Type.Union([Type.String(), NativeEndpoint]))),
     /** `demo`: gatemesh starts its built-in demo upstream for this backend. */
     builtin: Type.Optional(Type.Literal('demo', { expected: '"demo" (the only built-in upstream)' })),
+    /** Backend-level traffic policies (load balancing, health, circuit breaking, ...). */
+    ...NativePolicyRefs,
   },
   { additionalProperties: false },
 );
@@ -86,6 +102,8 @@ export const NativeFile = Type.Object(
     listeners: Type.Optional(Type.Array(NativeListener)),
     routes: Type.Optional(Type.Array(NativeRoute)),
     backends: Type.Optional(Type.Array(NativeBackend)),
+    /** Named traffic policies, referenced by `policy:` / `policies:` (policy-native.ts). */
+    policies: Type.Optional(Type.Array(NativePolicy)),
   },
   { additionalProperties: false },
 );

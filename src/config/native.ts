@@ -15,6 +15,9 @@ import type { SourceDoc } from './yaml-source';
 import { hostnameProblem, routeHostnamesOn } from './hostname';
 import { headerNameProblem, HTTP_METHODS, pathProblem, regexProblem } from './match-check';
 import { parseEndpoint } from './endpoint-address';
+import type { NativePolicy } from './policy-schema';
+import { createNativePolicies, type NativeOwner } from './policy-native';
+import { createRuleVariants, type SectionMap } from './policy';
 
 const checkNativeFile = compileSchema(NativeFile);
 
@@ -30,6 +33,7 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
   const listeners: Located<NativeListener>[] = [];
   const routes: Located<NativeRoute>[] = [];
   const backends: Located<NativeBackend>[] = [];
+  const policyEntries: Located<NativePolicy>[] = [];
   for (const doc of docs) {
     if (typeof doc.value !== 'object' || Array.isArray(doc.value)) {
       diag.addFatal(doc.file, doc.line, '(document)', 'expected a mapping with listeners, routes and backends');
@@ -44,6 +48,7 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
     file.listeners?.forEach((item, i) => listeners.push({ item, doc, path: ['listeners', i] }));
     file.routes?.forEach((item, i) => routes.push({ item, doc, path: ['routes', i] }));
     file.backends?.forEach((item, i) => backends.push({ item, doc, path: ['backends', i] }));
+    file.policies?.forEach((item, i) => policyEntries.push({ item, doc, path: ['policies', i] }));
   }
 
   const fatal = (loc: Located<unknown>, sub: (string | number)[], what: string): void => {
@@ -52,8 +57,21 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
   };
   const where = (loc: Located<unknown>): string => `${loc.doc.file}:${loc.doc.lineOf(loc.path)}`;
 
+  // Traffic policies (policy-native.ts): named ones first, then each owner's references.
+  const policies = createNativePolicies(policyEntries.map((loc) => ({
+    item: loc.item,
+    file: loc.doc.file,
+    line: loc.doc.lineOf(loc.path),
+    bad: (sub, what) => fatal(loc, sub, what),
+  })));
+  const policyOf = (kind: NativeOwner['kind'], loc: Located<{ name: string } & NativeOwner['refs']>): SectionMap | undefined =>
+    policies.attach(
+      { kind, name: loc.item.name, refs: loc.item, file: loc.doc.file, line: loc.doc.lineOf([...loc.path, 'policy']) },
+      (sub, what) => fatal(loc, sub, what),
+    );
+
   // Listeners.
-  const listenerByName = new Map<string, { listener: Listener; loc: Located<NativeListener> }>();
+  const listenerByName = new Map<string, { listener: Listener; loc: Located<NativeListener>; policy: SectionMap | undefined }>();
   for (const loc of listeners) {
     const l = loc.item;
     const first = listenerByName.get(l.name);
@@ -70,12 +88,13 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
     if (hp) fatal(loc, ['hostname'], hp);
     const listener: Listener = { name: l.name, address, port: l.port, protocol: 'HTTP', routes: [] };
     if (hostname !== undefined) listener.hostname = hostname;
-    listenerByName.set(l.name, { listener, loc });
+    listenerByName.set(l.name, { listener, loc, policy: policyOf('listener', loc) });
     part.listeners.push({ listener, source: { file: loc.doc.file, line: loc.doc.lineOf(loc.path) }, field: fieldName(loc.path) });
   }
 
   // Backends.
   const backendNames = new Map<string, Located<NativeBackend>>();
+  const backendPolicy = new Map<Backend, SectionMap | undefined>();
   for (const loc of backends) {
     const b = loc.item;
     const first = backendNames.get(b.name);
@@ -89,11 +108,16 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
       continue;
     }
     const backend: Backend = { name: b.name, endpoints: [] };
-    (b.endpoints ?? []).forEach((text, i) => {
+    (b.endpoints ?? []).forEach((entry, i) => {
+      const text = typeof entry === 'string' ? entry : entry.address;
       const ep = parseEndpoint(text);
-      if (typeof ep === 'string') fatal(loc, ['endpoints', i], ep);
-      else backend.endpoints.push(ep);
+      if (typeof ep === 'string') fatal(loc, typeof entry === 'string' ? ['endpoints', i] : ['endpoints', i, 'address'], ep);
+      else {
+        if (typeof entry !== 'string' && entry.weight !== undefined) ep.weight = entry.weight;
+        backend.endpoints.push(ep);
+      }
     });
+    backendPolicy.set(backend, policyOf('backend', loc));
     if (b.builtin === 'demo') part.demoBackends.push(b.name);
     part.backends.push({ backend, source: { file: loc.doc.file, line: loc.doc.lineOf(loc.path) }, field: fieldName(loc.path) });
   }
@@ -165,6 +189,8 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
     if (timeouts !== undefined) rule.timeouts = timeouts;
     if (retry !== undefined) rule.retry = retry;
     attachNativeFilters(r, rule, refs, loc, fatal, backendNames, diag);
+    const routePolicy = policyOf('route', loc);
+    const variants = createRuleVariants([rule]);
 
     if (diag.fatal.length > before) continue;
     for (const listener of targets) {
@@ -177,15 +203,20 @@ export function compileNative(docs: SourceDoc[], diag: Diagnostics): CompiledPar
         );
         continue;
       }
+      // Most specific first: the route's policies, then its listener's (policy-native.ts).
+      const chain = [routePolicy, listenerByName.get(listener.name)?.policy];
+      const rules = variants([chain]);
+      policies.backends.claim(rule.backendRefs.map((b) => b.backend).filter((b): b is string => b !== null), chain, `route "${r.name}"`);
       const route: Route = {
         name: r.name,
         hostnames: on,
-        rules: [rule],
+        rules,
         source: { file: loc.doc.file, line: loc.doc.lineOf(loc.path) },
       };
       listener.routes.push(route);
     }
   }
+  for (const [backend, own] of backendPolicy) policies.finishBackend(backend, own, (file, line, what) => diag.warn(file, line, what));
   return part;
 }
 

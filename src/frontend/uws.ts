@@ -20,6 +20,7 @@ interface UwsResponse {
   onWritable(h: (offset: number) => boolean): UwsResponse;
   onAborted(h: () => void): UwsResponse;
   onData(h: (chunk: ArrayBuffer, isLast: boolean) => void): UwsResponse;
+  getRemoteAddress(): ArrayBuffer;
   getRemoteAddressAsText(): ArrayBuffer;
   cork(cb: () => void): UwsResponse;
   pause(): void;
@@ -93,6 +94,19 @@ function collect(k: string, v: string): void {
   collectTarget.push(k, v);
 }
 
+// res.cork() runs its callback synchronously, so one module-level callback per kind of corked
+// write and the downstream it is for replace three closures allocated per request.
+let corkTarget: UwsDownstream | null = null;
+function corkedWrite(): void {
+  corkTarget!.corkedWrite();
+}
+function corkedEnd(): void {
+  corkTarget!.corkedEnd();
+}
+function corkedRespond(): void {
+  corkTarget!.corkedRespond();
+}
+
 interface ListenerState {
   inflight: number;
   draining: boolean;
@@ -106,7 +120,8 @@ class UwsDownstream implements Downstream {
   private abortCb: (() => void) | null = null;
   // Request body: uWS delivers body bytes only to a handler attached inside the route callback,
   // so chunks that arrive before the proxy asks for them are held here (and the socket paused).
-  private bodyCb: ((chunk: Buffer, last: boolean) => void) | null = null;
+  /** `owned`: false for a view over uWS's buffer (valid during the call), true for a held copy. */
+  private bodyCb: ((chunk: Buffer, last: boolean, owned: boolean) => void) | null = null;
   private early: Buffer[] | null = null;
   private earlyLast = false;
   private bodyPaused = false;
@@ -127,8 +142,15 @@ class UwsDownstream implements Downstream {
     private readonly clientClose = false,
   ) {
     res.onAborted(this.onAborted);
-    if (hasBody) res.onData(this.onData);
+    if (hasBody) res.onData((ab, isLast) => this.onData(ab, isLast));
     state.inflight++;
+  }
+
+  private cork(cb: () => void): void {
+    const prev = corkTarget;
+    corkTarget = this;
+    this.res.cork(cb);
+    corkTarget = prev;
   }
 
   private readonly onAborted = (): void => {
@@ -147,12 +169,12 @@ class UwsDownstream implements Downstream {
     }
   }
 
-  private readonly onData = (ab: ArrayBuffer, isLast: boolean): void => {
+  private onData(ab: ArrayBuffer, isLast: boolean): void {
     // uWS neuters `ab` when this returns. The seam says a chunk is valid only during the call
     // (the exchange copies what it queues), so pass a view; only chunks held here are copied.
     const cb = this.bodyCb;
     if (cb !== null) {
-      cb(ab.byteLength === 0 ? EMPTY : Buffer.from(ab), isLast);
+      cb(ab.byteLength === 0 ? EMPTY : Buffer.from(ab), isLast, false);
       return;
     }
     if (this.early === null) this.early = [];
@@ -162,14 +184,14 @@ class UwsDownstream implements Downstream {
       this.bodyPaused = true;
       this.res.pause();
     }
-  };
+  }
 
-  readBody(onChunk: (chunk: Buffer, last: boolean) => void): void {
+  readBody(onChunk: (chunk: Buffer, last: boolean, owned: boolean) => void): void {
     this.bodyCb = onChunk;
     const early = this.early;
     if (early !== null) {
       this.early = null;
-      for (let i = 0; i < early.length; i++) onChunk(early[i], this.earlyLast && i === early.length - 1);
+      for (let i = 0; i < early.length; i++) onChunk(early[i], this.earlyLast && i === early.length - 1, true);
     }
     if (this.bodyPaused && !this.aborted) {
       this.bodyPaused = false;
@@ -203,14 +225,14 @@ class UwsDownstream implements Downstream {
   writeHead(status: number, reason: string, headers: string[], bodyLength: number, noBody: boolean): void {
     if (this.aborted) return;
     this.bodyLength = bodyLength;
-    this.headStatus = reason.length !== 0 ? status + ' ' + reason : String(status);
+    this.headStatus = statusLine(status, reason);
     this.headHeaders = headers;
     this.headNoBody = noBody;
     // The head is written together with the first body bytes (or the end) in one cork, so a
     // small response leaves in one send() instead of two. Measured: two corks per response cost
     // ~30% of the worker's CPU in `npm run bench` (small GET), most of it in the extra syscall.
     this.headPending = true;
-    if (noBody) this.res.cork(this.corkedEnd);
+    if (noBody) this.cork(corkedEnd);
   }
 
   private headPending = false;
@@ -227,14 +249,15 @@ class UwsDownstream implements Downstream {
   writeBody(chunk: Buffer): boolean {
     if (this.aborted || this.ended) return true;
     this.chunk = chunk;
-    this.res.cork(this.corkedWrite);
+    this.cork(corkedWrite);
     this.chunk = EMPTY;
     return this.pending === null && this.drainCb === null ? true : this.writeOk;
   }
 
   private writeOk = true;
 
-  private readonly corkedWrite = (): void => {
+  /** @internal inside res.cork (see corkTarget). */
+  corkedWrite(): void {
     const res = this.res;
     const chunk = this.chunk;
     if (this.headPending) this.writePendingHead();
@@ -248,16 +271,16 @@ class UwsDownstream implements Downstream {
       if (!this.writeOk) {
         this.pending = Buffer.from(chunk);
         this.pendingOffset = offset;
-        res.onWritable(this.onWritableTryEnd);
+        res.onWritable((o) => this.onWritableTryEnd(o));
       }
     } else {
       // Unknown length: uWS switches to chunked and buffers the whole chunk.
       this.writeOk = res.write(chunk);
-      if (!this.writeOk) res.onWritable(this.onWritableWrite);
+      if (!this.writeOk) res.onWritable(() => this.onWritableWrite());
     }
-  };
+  }
 
-  private readonly onWritableTryEnd = (offset: number): boolean => {
+  private onWritableTryEnd(offset: number): boolean {
     const pending = this.pending;
     if (pending === null) return true;
     const [ok, done] = this.res.tryEnd(pending.subarray(offset - this.pendingOffset), this.bodyLength);
@@ -268,13 +291,13 @@ class UwsDownstream implements Downstream {
       this.fireDrain();
     }
     return ok || done;
-  };
+  }
 
-  private readonly onWritableWrite = (): boolean => {
+  private onWritableWrite(): boolean {
     this.writeOk = true;
     this.fireDrain();
     return true;
-  };
+  }
 
   private fireDrain(): void {
     const cb = this.drainCb;
@@ -291,12 +314,13 @@ class UwsDownstream implements Downstream {
     if (this.aborted) return;
     if (!this.ended) {
       this.ended = true;
-      this.res.cork(this.corkedEnd);
+      this.cork(corkedEnd);
     }
     this.settle();
   }
 
-  private readonly corkedEnd = (): void => {
+  /** @internal inside res.cork (see corkTarget). */
+  corkedEnd(): void {
     if (this.headPending) this.writePendingHead();
     if (this.headNoBody) {
       this.ended = true;
@@ -305,7 +329,7 @@ class UwsDownstream implements Downstream {
     }
     // Known length fully sent ends inside tryEnd; CL 0 and chunked end here.
     this.res.end(undefined, this.state.draining && !this.clientClose);
-  };
+  }
 
   private respondStatus = '';
   private respondHeaders: string[] = [];
@@ -319,11 +343,12 @@ class UwsDownstream implements Downstream {
     this.respondHeaders = headers;
     this.respondBody = body;
     this.respondClose = close || this.state.draining || this.clientClose;
-    this.res.cork(this.corkedRespond);
+    this.cork(corkedRespond);
     this.settle();
   }
 
-  private readonly corkedRespond = (): void => {
+  /** @internal inside res.cork (see corkTarget). */
+  corkedRespond(): void {
     const res = this.res;
     res.writeStatus(this.respondStatus);
     const h = this.respondHeaders;
@@ -332,7 +357,7 @@ class UwsDownstream implements Downstream {
     // it; when it did, uWS closes by itself and the header is ours to write.
     if (this.clientClose) res.writeHeader('connection', 'close');
     res.end(this.respondBody, this.respondClose && !this.clientClose);
-  };
+  }
 
   abort(): void {
     if (this.aborted) return;
@@ -344,6 +369,21 @@ class UwsDownstream implements Downstream {
   onAbort(cb: () => void): void {
     this.abortCb = cb;
   }
+}
+
+// Status lines already built, by status code: upstreams send the same few reason phrases.
+const lineReason: string[] = [];
+const lineText: string[] = [];
+
+/** "200 OK" for writeStatus, reused while the reason phrase repeats. */
+function statusLine(status: number, reason: string): string {
+  if (lineReason[status] === reason) return lineText[status];
+  const line = reason.length !== 0 ? status + ' ' + reason : String(status);
+  if (status >= 100 && status <= 599) {
+    lineReason[status] = reason;
+    lineText[status] = line;
+  }
+  return line;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -361,6 +401,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Content Too Large',
   414: 'URI Too Long',
   417: 'Expectation Failed',
+  429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   499: 'Client Closed Request',
   500: 'Internal Server Error',
@@ -576,10 +617,30 @@ function listen(
   });
 }
 
+// The last IPv4 peer seen and its text: consecutive requests mostly come from the same few
+// clients, so the text is built once instead of per request (uWS has no per-connection hook to
+// keep it on; getRemoteAddress itself still costs a getpeername per call).
+let lastV4 = -1;
+let lastV4Text = '';
+
 function remoteAddress(res: UwsResponse): string {
-  const s = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
-  // IPv4-mapped IPv6 (dual-stack sockets) → plain IPv4.
-  return s.startsWith('::ffff:') && s.indexOf('.') > 0 ? s.slice(7) : s;
+  const b = new Uint8Array(res.getRemoteAddress());
+  let o = -1;
+  if (b.length === 4) o = 0;
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d, dual-stack sockets) → plain IPv4.
+  else if (b.length === 16 && b[10] === 0xff && b[11] === 0xff && isZero(b, 10)) o = 12;
+  if (o < 0) return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+  const v4 = ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+  if (v4 !== lastV4) {
+    lastV4 = v4;
+    lastV4Text = b[o] + '.' + b[o + 1] + '.' + b[o + 2] + '.' + b[o + 3];
+  }
+  return lastV4Text;
+}
+
+function isZero(b: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 export const uwsFrontend: Frontend = { name: 'uws', listen };

@@ -168,7 +168,8 @@ export function filterResponseHeaders(headers: string[]): string[] {
     }
   }
   if (!drop) return headers;
-  const listed = connection === undefined ? null : connection.toLowerCase().split(',').map((t) => t.trim());
+  // `Connection: keep-alive` / `close` (what upstreams send) list no field to drop: skip the split.
+  const listed = connection === undefined || onlyKeepAliveOrClose(connection) ? null : connection.toLowerCase().split(',').map((t) => t.trim());
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
@@ -177,6 +178,11 @@ export function filterResponseHeaders(headers: string[]): string[] {
     out.push(name, headers[i + 1]);
   }
   return out;
+}
+
+function onlyKeepAliveOrClose(value: string): boolean {
+  const v = value.length === 10 || value.length === 5 ? value.toLowerCase() : '';
+  return v === 'keep-alive' || v === 'close';
 }
 
 /** Headers of an upstream 101 to relay (keeps Sec-WebSocket-*; drops framing and Connection/Upgrade,

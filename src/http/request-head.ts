@@ -24,8 +24,11 @@ export interface RequestFraming {
   path: string;
 }
 
+/** Shared by every request without a Connection field (frozen: parseConnection replaces it before pushing). */
+const NO_TOKENS: string[] = Object.freeze([]) as unknown as string[];
+
 export function newRequestFraming(): RequestFraming {
-  return { host: '', contentLength: -1, chunked: false, close: false, upgrade: false, connectionTokens: [], path: '/' };
+  return { host: '', contentLength: -1, chunked: false, close: false, upgrade: false, connectionTokens: NO_TOKENS, path: '/' };
 }
 
 // RFC 9110 §5.6.2 token.
@@ -55,7 +58,7 @@ export function checkRequestHead(
   out.chunked = false;
   out.upgrade = false;
   out.close = head.httpMinor === 0;
-  if (out.connectionTokens.length !== 0) out.connectionTokens = [];
+  if (out.connectionTokens.length !== 0) out.connectionTokens = NO_TOKENS;
 
   if (head.httpMinor !== 0 && head.httpMinor !== 1) return ERR.HTTP_VERSION;
   if (checkSyntax && !TOKEN.test(head.method)) return ERR.BAD_REQUEST_LINE;
@@ -154,6 +157,7 @@ function parseConnection(value: string, out: RequestFraming): void {
     const t = parts[i].trim().toLowerCase();
     if (t.length === 0) continue;
     if (t === 'close') out.close = true;
+    if (out.connectionTokens === NO_TOKENS) out.connectionTokens = [];
     out.connectionTokens.push(t);
   }
 }

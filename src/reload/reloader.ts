@@ -16,6 +16,7 @@ import type { FromWorker, ToWorker, WorkerGroup } from '../worker';
 import { configHash } from './config-hash';
 import type { DeltaEncoder } from './config-delta';
 import type { ListenerSlots, SlotGroup } from './listener-slots';
+import type { PolicyShared } from '../shared/registry';
 
 export type AppliedReply = Extract<FromWorker, { type: 'applied' }>;
 
@@ -43,6 +44,10 @@ export interface ReloaderOptions {
   initial: GatewayConfig;
   /** Fills in native `builtin: demo` backends (starting a demo upstream when needed). */
   resolveDemos(loaded: LoadResult, current: GatewayConfig): Promise<void>;
+  /** Attaches shared policy state to a config about to be sent; returns the request-level buffers (throws: rejected). */
+  prepare(config: GatewayConfig): PolicyShared;
+  /** Every thread serves `config` now. */
+  applied(config: GatewayConfig): Promise<void>;
   /** Posts an apply message to every worker and resolves with their replies. */
   send(msg: Extract<ToWorker, { type: 'apply' }>): Promise<AppliedReply[]>;
 }
@@ -119,6 +124,12 @@ export function createReloader(opts: ReloaderOptions): Reloader {
       return reject(t0, `demo upstream: ${(err as Error).message}`, err);
     }
 
+    let policyShared: PolicyShared;
+    try {
+      policyShared = opts.prepare(config);
+    } catch (err) {
+      return reject(t0, oneLine(err), err);
+    }
     const pending = encoder.diff(config);
     const plan = slots.plan(groupListeners(config), config);
     if (pending.unchanged && plan.added.length === 0 && plan.removed.length === 0) {
@@ -153,9 +164,11 @@ export function createReloader(opts: ReloaderOptions): Reloader {
       groups: plan.groups.map(workerGroup),
       bind: plan.added.map((g) => g.slot),
       unbind: plan.removed.map((g) => g.slot),
+      policyShared,
     });
     const ms = performance.now() - t0;
     applied = { config, version, hash: configHash(config), appliedAt: Date.now(), groups: plan.groups };
+    await opts.applied(config).catch((err: Error) => log.error({ err }, 'policy state after reload'));
     stats.add(STAT_FIELDS.reloadsApplied, 1);
     stats.set(STAT_FIELDS.lastApplyUs, Math.round(ms * 1000));
     stats.set(STAT_FIELDS.configVersion, version);

@@ -122,7 +122,7 @@ export class AttemptController {
    * backoff in ms when it should be retried (retry.codes; idempotent methods only), else -1.
    */
   afterStatus(status: number): number {
-    if (!retriesStatus(this.policy, status) || !this.idempotent) return -1;
+    if (!retriesStatus(this.policy, status) || !(this.idempotent || this.policy.nonIdempotent)) return -1;
     return this.nextDelay();
   }
 
@@ -135,7 +135,8 @@ export class AttemptController {
    */
   afterFailure(err: ErrorSpec): number {
     const unsent = err === ERR.UPSTREAM_CONNECT || err === ERR.UPSTREAM_CONNECT_TIMEOUT || err === ERR.UPSTREAM_POOL_FULL;
-    if (!unsent && !this.idempotent) return -1;
+    if (unsent ? !this.policy.retryConnect : !this.policy.retryReset) return -1;
+    if (!unsent && !(this.idempotent || this.policy.nonIdempotent)) return -1;
     return this.nextDelay();
   }
 

@@ -27,8 +27,14 @@ export interface RulePolicy {
   /** retry.backoff, ms: the wait before the first retry; doubled per retry up to maxBackoffMs. */
   readonly backoffMs: number;
   readonly maxBackoffMs: number;
-  /** retry.codes as a lookup: `codes[status - 400] === 1`. */
+  /** retry.codes as a lookup: `codes[status - 400] === 1` (plus 502–504 for gateway-error, 500–599 for 5xx). */
   readonly codes: Uint8Array;
+  /** Retry when the connection could not be made (trigger connect-failure; default on). */
+  readonly retryConnect: boolean;
+  /** Retry when the upstream reset or sent no valid head in time (trigger reset; default on). */
+  readonly retryReset: boolean;
+  /** Retry non-idempotent methods too (policy retryOn.nonIdempotent; default off, RFC 9110 §9.2.2). */
+  readonly nonIdempotent: boolean;
 }
 
 /** The rule's policy, or null when it sets no timeout and no retry (the fast path). */
@@ -38,14 +44,26 @@ export function createRulePolicy(rule: RouteRule): RulePolicy | null {
   if (t === undefined && r === undefined) return null;
   const codes = new Uint8Array(200);
   for (const c of r?.codes ?? []) if (c >= 400 && c <= 599) codes[c - 400] = 1;
+  // Envoy's retry_on: without triggers (HTTPRoute retry) connection failures and resets are
+  // retried (HTTPRouteRetry "SHOULD retry on connection errors") plus the listed codes.
+  const triggers = r?.triggers;
+  const has = (t: string): boolean => triggers === undefined || triggers.includes(t as never);
+  if (triggers?.includes('gateway-error')) for (const c of [502, 503, 504]) codes[c - 400] = 1;
+  if (triggers?.includes('5xx')) for (let c = 500; c <= 599; c++) codes[c - 400] = 1;
+  const broad = triggers !== undefined && (triggers.includes('gateway-error') || triggers.includes('5xx'));
   const backoffMs = r?.backoffMs ?? 0;
+  // timeouts.backendRequest wins over the policy's perRetry.timeout (the route's own field).
+  const perTry = t?.backendRequestMs ?? (r?.perTryTimeoutMs !== undefined && r.perTryTimeoutMs > 0 ? r.perTryTimeoutMs : -1);
   return {
     requestMs: t?.requestMs ?? 0,
-    backendRequestMs: t?.backendRequestMs ?? -1,
+    backendRequestMs: perTry,
     retries: r?.attempts ?? 0,
     backoffMs,
-    maxBackoffMs: backoffMs * BACKOFF_CAP_FACTOR,
+    maxBackoffMs: r?.backoffMaxMs !== undefined && r.backoffMaxMs >= backoffMs ? r.backoffMaxMs : backoffMs * BACKOFF_CAP_FACTOR,
     codes,
+    retryConnect: has('connect-failure') || broad,
+    retryReset: has('reset') || broad,
+    nonIdempotent: r?.nonIdempotent === true,
   };
 }
 

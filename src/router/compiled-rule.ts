@@ -4,6 +4,8 @@
 import type { BackendRef, Route, RouteRule } from '../config/model';
 import { createRulePolicy, type RulePolicy } from '../retry/rule-policy';
 import { createRuleFilters, type RuleFilters } from '../filters/chain';
+import { createRequestPolicy, type RequestPolicyRuntime } from '../policy/request-policies';
+import { policyEnv } from '../policy/environment';
 
 /** What a match returns: precomputed once per rule at compile time, so matching allocates nothing. */
 export interface MatchedRule {
@@ -23,6 +25,8 @@ export interface MatchedRule {
   readonly rule: RouteRule;
   /** The rule's and its backendRefs' filters compiled (src/filters/chain.ts); null when none has any. */
   readonly filters: RuleFilters | null;
+  /** Rate limits, quotas and the concurrency limit attached to the rule (src/policy/); null when none. */
+  readonly requestPolicy: RequestPolicyRuntime | null;
 }
 
 /**
@@ -41,6 +45,7 @@ export class CompiledRule implements MatchedRule {
   readonly policy: RulePolicy | null;
   readonly rule: RouteRule;
   readonly filters: RuleFilters | null;
+  readonly requestPolicy: RequestPolicyRuntime | null;
   private readonly weights: Float64Array;
   private readonly scores: Float64Array;
   private readonly totalWeight: number;
@@ -61,6 +66,7 @@ export class CompiledRule implements MatchedRule {
     this.policy = createRulePolicy(rule);
     this.rule = rule;
     this.filters = createRuleFilters(rule);
+    this.requestPolicy = rule.policy === undefined ? null : createRequestPolicy(rule.policy, policyEnv());
   }
 
   pickBackend(): BackendRef | null {

@@ -2,13 +2,15 @@
 // backpressure, and the one place that decides whether a socket may go back to the pool.
 import type net from 'node:net';
 import { ERR, type ErrorSpec } from '../errors';
+import { addDeadline, removeDeadline, type DeadlineEntry } from './deadlines';
 import type { Acquirer, ConnectionOwner, EndpointPool, UpstreamConnection } from './pool';
 import type { ResponseFraming } from './response-parser';
 
 export interface ExchangeSink {
   onInterim(status: number, reason: string, headers: string[]): void;
   onHead(status: number, reason: string, headers: string[], framing: ResponseFraming): void;
-  /** Return false = downstream is slow: the exchange pauses the upstream socket until resume(). */
+  /** Return false = downstream is slow: the exchange pauses the upstream socket until resume().
+   *  `chunk` is a view into the thread's upstream read buffer, valid only during the call. */
   onBody(chunk: Buffer): boolean;
   onEnd(trailers: string[] | null): void;
   /** Failure. `afterHead` false → proxy answers with err.status (502/503/504); true → proxy aborts the client connection. */
@@ -37,8 +39,9 @@ export interface ExchangeRequest {
 }
 
 export interface Exchange {
-  /** Returns false when the caller should wait for onRequestDrain (always before connect). The chunk is copied. */
-  writeBody(chunk: Buffer): boolean;
+  /** Returns false when the caller should wait for onRequestDrain (always before connect). The chunk
+   *  is copied unless `owned` (the caller hands it over: node:http's read buffers are never reused). */
+  writeBody(chunk: Buffer, owned?: boolean): boolean;
   endBody(): void;
   /** Undo the pause asked for by onBody returning false. */
   resume(): void;
@@ -55,15 +58,15 @@ export function startExchange(pool: EndpointPool, req: ExchangeRequest, sink: Ex
   return ex;
 }
 
-function onResponseTimeout(ex: UpstreamExchange): void {
-  ex.timedOut();
-}
-
-class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer {
+class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer, DeadlineEntry {
   private conn: UpstreamConnection | null = null;
   /** Waiting in the pool's FIFO queue. */
   private queued = false;
-  private timer: NodeJS.Timeout | null = null;
+  // DeadlineEntry (src/upstream/deadlines.ts): the response-head timeout, no timer per request.
+  deadlineAt = -1;
+  dlPrev: DeadlineEntry | null = null;
+  dlNext: DeadlineEntry | null = null;
+  dlList: DeadlineEntry['dlList'] = null;
   /** Body chunks written before a socket was ready (copies). */
   private early: Buffer[] | null = null;
   /** endBody() was called. */
@@ -91,7 +94,7 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer {
   }
 
   start(): void {
-    if (this.req.responseTimeoutMs > 0) this.timer = setTimeout(onResponseTimeout, this.req.responseTimeoutMs, this);
+    if (this.req.responseTimeoutMs > 0) addDeadline(this, this.req.responseTimeoutMs);
     this.queued = this.pool.acquire(this, false);
   }
 
@@ -114,16 +117,22 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer {
     conn.parser.reset(this.req.method === 'HEAD');
     this.gotBytes = false;
     const s = conn.socket;
-    // One writev for the head and whatever body is already here.
-    s.cork();
-    s.write(this.req.head, 'latin1');
     const early = this.early;
-    if (early !== null) {
-      this.early = null;
-      for (let i = 0; i < early.length; i++) this.writeFramed(s, early[i]);
+    const lastChunk = this.bodyEnded && this.req.body === 'chunked';
+    if (early === null && !lastChunk) {
+      // The usual case (no body, or none yet): one write, no cork buffering.
+      s.write(this.req.head, 'latin1');
+    } else {
+      // One writev for the head and whatever body is already here.
+      s.cork();
+      s.write(this.req.head, 'latin1');
+      if (early !== null) {
+        this.early = null;
+        for (let i = 0; i < early.length; i++) this.writeFramed(s, early[i]);
+      }
+      if (lastChunk) s.write(LAST_CHUNK, 'latin1');
+      s.uncork();
     }
-    if (this.bodyEnded && this.req.body === 'chunked') s.write(LAST_CHUNK, 'latin1');
-    s.uncork();
     if (this.needDrain && !s.writableNeedDrain) {
       this.needDrain = false;
       this.sink.onRequestDrain();
@@ -132,11 +141,14 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer {
 
   // --- Exchange ------------------------------------------------------------------------------
 
-  writeBody(chunk: Buffer): boolean {
+  writeBody(chunk: Buffer, owned = false): boolean {
     if (this.finished || this.responseEnded || this.bodyEnded || chunk.length === 0) return true;
-    // The caller's chunk is only valid during the call, the socket may hold it longer.
-    const copy = Buffer.allocUnsafe(chunk.length);
-    chunk.copy(copy);
+    // A borrowed chunk is only valid during the call, the socket may hold it longer.
+    let copy = chunk;
+    if (!owned) {
+      copy = Buffer.allocUnsafe(chunk.length);
+      chunk.copy(copy);
+    }
     const conn = this.conn;
     if (conn === null) {
       if (this.early === null) this.early = [copy];
@@ -185,15 +197,16 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer {
 
   // --- ConnectionOwner: socket events --------------------------------------------------------
 
-  onSocketData(chunk: Buffer): void {
+  onSocketData(buf: Buffer, len: number): void {
     const conn = this.conn;
     if (this.finished || conn === null) return;
     this.gotBytes = true;
-    const n = conn.parser.execute(chunk);
+    const n = conn.parser.execute(buf, len);
     if (this.finished) return; // the sink aborted from a callback
     if (n < 0) return this.fail(ERR.UPSTREAM_BAD_RESPONSE, conn.parser.error ?? 'invalid response', this.headSeen);
-    if (this.upgraded) return this.handOver(conn, n === chunk.length ? EMPTY : chunk.subarray(n));
-    if (this.responseEnded) this.complete(n === chunk.length);
+    // `buf` is reused by the next read: the bytes after a 101 head are copied.
+    if (this.upgraded) return this.handOver(conn, n === len ? EMPTY : Buffer.from(buf.subarray(n, len)));
+    if (this.responseEnded) this.complete(n === len);
   }
 
   onSocketClose(err: Error | null): void {
@@ -257,8 +270,8 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer {
 
   // --- ends ----------------------------------------------------------------------------------
 
-  timedOut(): void {
-    this.timer = null;
+  /** DeadlineEntry: no response head within responseTimeoutMs. */
+  expire(): void {
     if (this.finished) return;
     if (this.queued) {
       this.pool.cancel(this);
@@ -307,10 +320,7 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer {
   }
 
   private stop(): void {
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+    if (this.dlList !== null) removeDeadline(this);
     if (this.queued) {
       this.queued = false;
       this.pool.cancel(this);

@@ -190,12 +190,12 @@ export class ResponseParser {
   }
 
   /**
-   * Feed bytes. Returns bytes consumed, or -1 on a protocol error (then `error` holds a short reason).
+   * Feed bytes `data[0, len)` (`len` defaults to the whole buffer, so a connection's reusable read
+   * buffer needs no view per read). Returns bytes consumed, or -1 on a protocol error (then `error` holds a short reason).
    * Stops consuming after onEnd (the rest is bytes that followed the response) and after a 101 head
    * (the rest belongs to the upgraded protocol).
    */
-  execute(data: Buffer): number {
-    const len = data.length;
+  execute(data: Buffer, len: number = data.length): number {
     let pos = 0;
     while (pos < len) {
       switch (this.state) {
@@ -203,7 +203,7 @@ export class ResponseParser {
           if (!this.started) {
             this.started = true;
           }
-          const end = this.collect(data, pos, MAX_SECTION_BYTES, 'header section too large', true);
+          const end = this.collect(data, pos, len, MAX_SECTION_BYTES, 'header section too large', true);
           if (end === -2) return this.fail(this.error!);
           if (end === -1) return len;
           pos = end;
@@ -216,7 +216,7 @@ export class ResponseParser {
           const avail = len - pos;
           if (avail <= this.remaining) {
             this.remaining -= avail;
-            this.handler.onBody(pos === 0 ? data : data.subarray(pos));
+            this.handler.onBody(pos === 0 && len === data.length ? data : data.subarray(pos, len));
             pos = len;
             if (this.remaining === 0) return this.end(null, pos);
           } else {
@@ -228,12 +228,12 @@ export class ResponseParser {
           break;
         }
         case S.BodyClose:
-          this.handler.onBody(pos === 0 ? data : data.subarray(pos));
+          this.handler.onBody(pos === 0 && len === data.length ? data : data.subarray(pos, len));
           return len;
         case S.ChunkData: {
           const avail = len - pos;
           const n = avail < this.remaining ? avail : this.remaining;
-          this.handler.onBody(n === len ? data : data.subarray(pos, pos + n));
+          this.handler.onBody(n === data.length ? data : data.subarray(pos, pos + n));
           this.remaining -= n;
           pos += n;
           if (this.remaining === 0) this.state = S.ChunkDataCr;
@@ -260,7 +260,7 @@ export class ResponseParser {
             this.pending![1] = LF;
             this.pendingLen = 2;
           }
-          const end = this.collect(data, pos, MAX_SECTION_BYTES + 2, 'trailer section too large', false);
+          const end = this.collect(data, pos, len, MAX_SECTION_BYTES + 2, 'trailer section too large', false);
           if (end === -2) return this.fail(this.error!);
           if (end === -1) return len;
           const trailers: string[] = [];
@@ -274,7 +274,7 @@ export class ResponseParser {
           return -1;
         default: {
           // Chunk-size line: size, extensions, CRLF — validated byte by byte.
-          const r = this.chunkLine(data, pos);
+          const r = this.chunkLine(data, pos, len);
           if (r < 0) return -1;
           pos = r;
         }
@@ -338,8 +338,7 @@ export class ResponseParser {
    * sets secBuf/secStart/secEnd), -1 when more bytes are needed (all of `data` from `pos` was kept),
    * or -2 on error.
    */
-  private collect(data: Buffer, pos: number, max: number, tooLarge: string, isHead: boolean): number {
-    const len = data.length;
+  private collect(data: Buffer, pos: number, len: number, max: number, tooLarge: string, isHead: boolean): number {
     if (this.pendingLen === 0) {
       // Fail fast on something that is not HTTP at all, instead of waiting for a CRLFCRLF.
       if (isHead) {
@@ -351,8 +350,9 @@ export class ResponseParser {
           }
         }
       }
+      // Bytes past `len` are a reused read buffer's stale contents: a match there does not count.
       const idx = data.indexOf(CRLFCRLF, pos);
-      if (idx >= 0) {
+      if (idx >= 0 && idx + 4 <= len) {
         if (idx + 4 - pos > max) {
           this.error = tooLarge;
           return -2;
@@ -630,8 +630,7 @@ export class ResponseParser {
   }
 
   /** chunk-size [ chunk-ext ] CRLF, byte by byte across calls. Returns the new position or -1. */
-  private chunkLine(data: Buffer, pos: number): number {
-    const len = data.length;
+  private chunkLine(data: Buffer, pos: number, len: number): number {
     while (pos < len) {
       const c = data[pos++];
       switch (this.state) {

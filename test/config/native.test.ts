@@ -123,9 +123,9 @@ const errorCases: ErrorCase[] = [
     file: 'unknown-listener-key.yaml',
     line: 4,
     field: 'listeners[0].prot',
-    what: 'unknown field (allowed: name, port, address, hostname)',
+    what: 'unknown field (allowed: name, port, address, hostname, policy, policies)',
   },
-  { desc: 'unknown top-level key', file: 'unknown-top-key.yaml', line: 4, field: 'route', what: 'unknown field (allowed: listeners, routes, backends)' },
+  { desc: 'unknown top-level key', file: 'unknown-top-key.yaml', line: 4, field: 'route', what: 'unknown field (allowed: listeners, routes, backends, policies)' },
   {
     desc: 'unknown key in a single (non-list) match',
     file: 'unknown-match-key.yaml',

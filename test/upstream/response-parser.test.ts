@@ -36,7 +36,14 @@ function collector(events: unknown[]) {
 }
 
 /** Feed `input` in the pieces given by `cuts` (ascending offsets). */
-function feed(input: string, cuts: number[], isHead: boolean, callFinish: boolean): Outcome {
+/**
+ * What a pooled connection's reusable read buffer looks like (src/upstream/pool.ts): every piece is
+ * copied to the start of one 64 KiB buffer whose rest holds stale bytes of earlier responses, and
+ * execute() gets the length. Stale CRLFCRLF, chunk lines and bodies must never count.
+ */
+const STALE = Buffer.alloc(64 * 1024, 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nxx0\r\n\r\n', 'latin1');
+
+function feed(input: string, cuts: number[], isHead: boolean, callFinish: boolean, reuse = false): Outcome {
   const events: unknown[] = [];
   const c = collector(events);
   const p = new ResponseParser(c.handler);
@@ -48,10 +55,18 @@ function feed(input: string, cuts: number[], isHead: boolean, callFinish: boolea
   for (const cut of [...cuts, buf.length]) {
     if (cut <= prev && cut !== buf.length) continue;
     // Copy each piece so views into earlier pieces cannot hide bugs.
-    const piece = Buffer.from(buf.subarray(prev, cut));
+    let piece = Buffer.from(buf.subarray(prev, cut));
     prev = cut;
     if (piece.length === 0) continue;
-    const n = p.execute(piece);
+    let n: number;
+    if (reuse && piece.length <= STALE.length) {
+      const shared = Buffer.from(STALE);
+      piece.copy(shared);
+      n = p.execute(shared, piece.length);
+      piece = shared.subarray(0, piece.length);
+    } else {
+      n = p.execute(piece);
+    }
     if (n < 0) {
       c.flush();
       return { events, consumed: -1, error: p.error };
@@ -74,6 +89,9 @@ function allSplits(input: string, isHead: boolean, callFinish: boolean): Outcome
   const n = Buffer.byteLength(input, 'latin1');
   for (let i = 1; i < n; i++) out.push(feed(input, [i], isHead, callFinish));
   out.push(feed(input, Array.from({ length: n }, (_, i) => i + 1), isHead, callFinish));
+  out.push(feed(input, [], isHead, callFinish, true));
+  for (let i = 1; i < n; i++) out.push(feed(input, [i], isHead, callFinish, true));
+  out.push(feed(input, Array.from({ length: n }, (_, i) => i + 1), isHead, callFinish, true));
   return out;
 }
 
