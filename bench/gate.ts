@@ -29,7 +29,7 @@ import { runSuite } from './harness/suite';
 import { pickScenarios, settingsFor, writeResults } from './run';
 
 const GATE_QUICK_SCENARIOS = ['small-get'];
-const GATE_FULL_SCENARIOS = ['small-get', 'post-4k', 'new-conn', 'routes-10k'];
+const GATE_FULL_SCENARIOS = ['small-get', 'post-4k', 'new-conn', 'routes-10k', 'policies'];
 /** More rounds than the bench: p99 on a shared machine is spiky, and the median of 5 paired rounds holds better. */
 const GATE_ROUNDS = 5;
 /** Whole runs behind a baseline (`--update`). */

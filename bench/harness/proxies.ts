@@ -225,9 +225,29 @@ export function gatemeshConfig(port: number, upstreamPort: number, table: RouteT
       out.push(`  - name: r${i}`, `    match: [{ path: /svc-${i}/ }]`, '    backends: [{ name: up }]');
     }
   } else if (table === 'policies') {
-    // What exists today: a route that checks method and a header on top of the path. Rate limiting adds its
-    // policy here when it lands (issue: "becomes meaningful once rate limiting lands").
-    out.push('  - name: r0', '    match: [{ path: /, method: GET, headers: { x-tenant: bench } }]', '    backends: [{ name: up }]');
+    // Policies on (issue 5): a per-tenant rate limit far above what the run reaches (every request is
+    // decided and charged, none refused), least-request balancing, and the access log to a file
+    // (gatemeshSpec), on top of a method + header + path match.
+    out.push(
+      '  - name: r0',
+      '    match: [{ path: /, method: GET, headers: { x-tenant: bench } }]',
+      '    backends: [{ name: up }]',
+      '    policy:',
+      '      rateLimit:',
+      '        rules:',
+      '          - name: per-tenant',
+      '            key: [{ type: Header, name: x-tenant }]',
+      '            limit: { requests: 1000000000, unit: Second }',
+    );
+    out.push(
+      'backends:',
+      '  - name: up',
+      `    endpoints: ["127.0.0.1:${upstreamPort}"]`,
+      '    policy:',
+      '      loadBalancer: { type: LeastRequest }',
+      '',
+    );
+    return out.join('\n');
   } else {
     out.push('  - name: r0', '    backends: [{ name: up }]');
   }
@@ -264,13 +284,14 @@ export function gatemeshSpec(name: string, frontend: 'uws' | 'native-free', root
             ...process.env,
             GATEMESH_THREADS: String(ctx.threads),
             GATEMESH_FRONTEND: frontend,
-            GATEMESH_ACCESS_LOG: 'off',
+            // The policies scenario runs with the access log on (to a file), as issue 5's policies-on figure asks.
+            GATEMESH_ACCESS_LOG: table === 'policies' ? path.join(ctx.tmp, `${name}-access.log`) : 'off',
             GATEMESH_ADMIN_ADDR: `127.0.0.1:${adminPort}`,
           },
         },
       );
       await waitReady(m, async () => (await httpStatus(adminPort, '/ready')).status === 200, READY_MS);
-      const note = table === 'routes-10k' ? `${ROUTE_COUNT} prefix routes` : table === 'policies' ? 'method + header match (no rate limiting yet)' : '';
+      const note = table === 'routes-10k' ? `${ROUTE_COUNT} prefix routes` : table === 'policies' ? 'rate limit + least request + access log to a file' : '';
       return { port, note, stop: stopper(m) };
     },
   };

@@ -103,6 +103,17 @@ export function renderTable(r: BenchResults): string {
   );
   out.push('ratios: req/s ÷ the same figure of nginx / direct (higher is faster); p99×ngx = p99 ÷ nginx p99 (higher is slower)');
   for (const sc of r.scenarios) out.push('', scenarioTable(sc));
+  const on = r.scenarios.find((s) => s.id === 'policies');
+  const off = r.scenarios.find((s) => s.id === 'small-get');
+  if (on !== undefined && off !== undefined) {
+    // Issue 5: with policies on the gateway keeps >= 0.9x the req/s it reaches with them off.
+    out.push('', 'policies on ÷ off (policies req/s ÷ small-get req/s, same run; target ≥ 0.90):');
+    for (const [name, res] of Object.entries(on.proxies)) {
+      const base = off.proxies[name];
+      if (base === undefined || !name.startsWith('gatemesh') || base.throughput.median <= 0) continue;
+      out.push(`  ${name}: ${(res.throughput.median / base.throughput.median).toFixed(3)}`);
+    }
+  }
   for (const mb of r.micro) {
     out.push('', `micro: ${mb.name} (${(mb.ms / 1000).toFixed(1)} s${mb.exitCode === 0 ? '' : `, exit ${mb.exitCode}`})`);
     out.push(

@@ -54,7 +54,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     id: 'policies',
-    title: 'GET 100 B, policies on (today: method + header + path match)',
+    title: 'GET 100 B, policies on (rate limit, least request, access log)',
     method: 'GET',
     path: '/small',
     headers: { 'x-tenant': 'bench' },

@@ -24,7 +24,14 @@ async function child(): Promise<void> {
   const spec = JSON.parse(process.env.GM_GLOBAL_LIMIT_SPEC!) as ChildSpec;
   const backends: GlobalBackendHandle[] = [];
   for (let i = 0; i < spec.threads; i++) {
-    backends.push(createGlobalBackend({ url: spec.url, logger: captureLogger().logger, instances: spec.instances, threads: spec.threads }));
+    backends.push(createGlobalBackend({
+        url: spec.url,
+        logger: captureLogger().logger,
+        instances: spec.instances,
+        threads: spec.threads,
+        // A loaded test machine must not turn a slow reply into an outage (failure-open passes are outside the bound).
+        commandTimeoutMs: 3000,
+      }),);
   }
   for (const b of backends) if (!(await b.whenAvailable(5000))) throw new Error('child: Redis not available');
   process.send!({ type: 'ready' } satisfies ChildMessage);
@@ -40,7 +47,8 @@ async function child(): Promise<void> {
       const now = nowMs();
       backends[takes % backends.length].take(1, spec.key, spec.requests, spec.periodMs, now, out);
       takes++;
-      if (out.allowed) {
+      // A pass while the store counts as down is the caller's failureMode, not the lease's: not counted.
+      if (out.allowed && !out.degraded) {
         allowed++;
         if (firstMs === 0) firstMs = now;
         lastMs = now;
