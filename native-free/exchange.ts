@@ -70,7 +70,7 @@ export class NativeExchange implements Downstream, LiveExchange {
 
   // ---- request body ------------------------------------------------------------------------
 
-  readBody(onChunk: (chunk: Buffer, last: boolean) => void, onError: (reason: string) => void): void {
+  readBody(onChunk: (chunk: Buffer, last: boolean, owned: boolean) => void, onError: (reason: string) => void): void {
     if (this.bodyState !== BODY_IDLE) return;
     this.bodyState = BODY_READING;
     this.onChunk = onChunk;

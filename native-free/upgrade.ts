@@ -75,7 +75,7 @@ export class UpgradeExchange implements UpgradeDownstream {
   }
 
   /** Upgrade requests carry no body here: the bytes after the head belong to the new protocol. */
-  readBody(onChunk: (chunk: Buffer, last: boolean) => void, _onError: (reason: string) => void): void {
+  readBody(onChunk: (chunk: Buffer, last: boolean, owned: boolean) => void, _onError: (reason: string) => void): void {
     if (this.bodyRequested) return;
     this.bodyRequested = true;
     process.nextTick(deliverEmptyBody, this, onChunk);
@@ -235,8 +235,8 @@ export class UpgradeExchange implements UpgradeDownstream {
     cb();
   }
 
-  deliverEmptyBody(onChunk: (chunk: Buffer, last: boolean) => void): void {
-    if (this.state === OPEN) onChunk(EMPTY, true);
+  deliverEmptyBody(onChunk: (chunk: Buffer, last: boolean, owned: boolean) => void): void {
+    if (this.state === OPEN) onChunk(EMPTY, true, true);
   }
 }
 

@@ -147,6 +147,9 @@ async function run(): Promise<void> {
       return b;
     });
   const ports: number[] = [];
+  // Global rate limits: wait (1 s at most) for the Redis connection before serving, or the first
+  // requests would be decided as if Redis were down (failureMode: uncounted or 503).
+  if (global !== null) await global.whenAvailable(1000);
   try {
     for (const g of init.groups) ports.push((await bind(g)).port);
   } catch (err) {

@@ -29,8 +29,9 @@ export interface IncomingHead {
  */
 export interface Downstream {
   /** Start delivering the request body. `last` is true on the final call (possibly with an empty chunk).
-   *  The chunk is only valid during the call: copy it if it is kept. */
-  readBody(onChunk: (chunk: Buffer, last: boolean) => void, onError: (reason: string) => void): void;
+   *  `owned`: the chunk may be kept as it is (node:http never reuses its chunks); otherwise it is
+   *  only valid during the call (a uWS view): copy it if it is kept. */
+  readBody(onChunk: (chunk: Buffer, last: boolean, owned: boolean) => void, onError: (reason: string) => void): void;
   pauseBody(): void;
   resumeBody(): void;
   /** Relay an interim 1xx (103 Early Hints). 100 Continue is the front end's job. */

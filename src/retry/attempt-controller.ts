@@ -134,6 +134,8 @@ export class AttemptController {
    * non-idempotent requests not yet sent; after that only idempotent methods are.
    */
   afterFailure(err: ErrorSpec): number {
+    // A circuit-breaker overflow is not retried: a retry would only add load to what overflowed.
+    if (err === ERR.CIRCUIT_OPEN) return -1;
     const unsent = err === ERR.UPSTREAM_CONNECT || err === ERR.UPSTREAM_CONNECT_TIMEOUT || err === ERR.UPSTREAM_POOL_FULL;
     if (unsent ? !this.policy.retryConnect : !this.policy.retryReset) return -1;
     if (!unsent && !(this.idempotent || this.policy.nonIdempotent)) return -1;

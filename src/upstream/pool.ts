@@ -31,6 +31,17 @@ export interface ConnectionOwner extends ResponseHandler {
   onSocketDrain(): void;
 }
 
+/**
+ * Backend-wide connection limits across every thread: the circuit breaker's maxConnections and
+ * maxPendingRequests (src/policy/circuit-breaker/ implements exactly these four methods).
+ */
+export interface ConnectionLimits {
+  tryConnection(): boolean;
+  endConnection(): void;
+  tryPending(): boolean;
+  endPending(): void;
+}
+
 /** Who asked for a socket (an exchange; a method, so acquiring allocates no closure). */
 export interface Acquirer {
   /** Exactly one of `err` / `conn` is non-null. May be called synchronously from acquire(). */
@@ -58,6 +69,8 @@ export class UpstreamConnection implements ResponseHandler {
   idleAt = 0;
   /** Left the pool on a 101: reads are relayed as 'data' events to whoever took the socket. */
   detached = false;
+  /** The breaker this socket was counted against (released when it closes), or null. */
+  limits: ConnectionLimits | null = null;
 
   constructor(pool: EndpointPool, socket: net.Socket) {
     this.pool = pool;
@@ -138,6 +151,8 @@ function onUpstreamRead(this: ConnSocket, len: number): boolean {
 interface Waiter {
   who: Acquirer;
   fresh: boolean;
+  /** Counted as pending against this breaker (released when served, cancelled or failed). */
+  limits: ConnectionLimits | null;
 }
 
 /** The pool for one endpoint. */
@@ -154,6 +169,8 @@ export class EndpointPool {
   /** Closes idle sockets past idleTimeoutMs: one timer per pool instead of a socket timeout armed
    *  and disarmed per request (the idle list is oldest first, so only its head is checked). */
   private idleTimer: NodeJS.Timeout | null = null;
+  /** The circuit breaker of the backend using this endpoint (BackendTrafficPolicy circuitBreaker); null = none. */
+  limits: ConnectionLimits | null = null;
 
   constructor(
     readonly endpoint: Endpoint,
@@ -196,11 +213,30 @@ export class EndpointPool {
       // Make room for a fresh socket by closing the coldest idle one.
       this.kill(this.idle[0], false);
     }
+    const lim = this.limits;
     if (this.total < this.opts.maxConnections) {
-      this.connect(who);
+      if (lim === null || lim.tryConnection()) {
+        this.connect(who, lim);
+        return false;
+      }
+      // Backend-wide maxConnections reached: wait for one of this thread's sockets as a pending
+      // request (maxPendingRequests) when there is one to wait for; else overflow at once.
+      if (this.total === 0) {
+        who.onAcquire(ERR.CIRCUIT_OPEN, 'maxConnections ' + this.key, null);
+        return false;
+      }
+      if (!lim.tryPending()) {
+        who.onAcquire(ERR.CIRCUIT_OPEN, 'maxPendingRequests ' + this.key, null);
+        return false;
+      }
+      this.waiters.push({ who, fresh, limits: lim });
+      return true;
+    }
+    if (lim !== null && !lim.tryPending()) {
+      who.onAcquire(ERR.CIRCUIT_OPEN, 'maxPendingRequests ' + this.key, null);
       return false;
     }
-    this.waiters.push({ who, fresh });
+    this.waiters.push({ who, fresh, limits: lim });
     return true;
   }
 
@@ -208,10 +244,29 @@ export class EndpointPool {
   cancel(who: Acquirer): void {
     for (let i = 0; i < this.waiters.length; i++) {
       if (this.waiters[i].who === who) {
+        const w = this.waiters[i];
         this.waiters.splice(i, 1);
+        if (w.limits !== null) w.limits.endPending();
         return;
       }
     }
+  }
+
+  /** The next waiter leaves the queue (its pending count is released), or undefined. */
+  private nextWaiter(): Waiter | undefined {
+    const w = this.waiters.shift();
+    if (w !== undefined && w.limits !== null) w.limits.endPending();
+    return w;
+  }
+
+  /** A waiter gets a new socket, if the backend's maxConnections allows one. */
+  private connectWaiter(w: Waiter): void {
+    const lim = this.limits;
+    if (lim !== null && !lim.tryConnection()) {
+      w.who.onAcquire(ERR.CIRCUIT_OPEN, 'maxConnections ' + this.key, null);
+      return;
+    }
+    this.connect(w.who, lim);
   }
 
   /** Give a socket back after a clean exchange (keep-alive, nothing pending on it). */
@@ -222,12 +277,12 @@ export class EndpointPool {
       return;
     }
     if (conn.socket.isPaused()) conn.socket.resume();
-    const w = this.waiters.shift();
+    const w = this.nextWaiter();
     if (w !== undefined) {
       if (w.fresh) {
         // The waiter must not get a used socket: swap this one for a new connection.
         this.kill(conn, false);
-        this.connect(w.who);
+        this.connectWaiter(w);
         return;
       }
       conn.uses++;
@@ -271,7 +326,10 @@ export class EndpointPool {
     this.closed = true;
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    for (const w of this.waiters.splice(0)) w.who.onAcquire(ERR.UPSTREAM_CONNECT, 'pool closed', null);
+    for (const w of this.waiters.splice(0)) {
+      if (w.limits !== null) w.limits.endPending();
+      w.who.onAcquire(ERR.UPSTREAM_CONNECT, 'pool closed', null);
+    }
     const closed = new Error('pool closed');
     for (const c of [...this.live]) {
       const owner = c.owner;
@@ -292,9 +350,13 @@ export class EndpointPool {
     const i = this.idle.lastIndexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
     this.total--;
+    if (conn.limits !== null) {
+      conn.limits.endConnection();
+      conn.limits = null;
+    }
     if (!wake || this.closed) return;
-    const w = this.waiters.shift();
-    if (w !== undefined) this.connect(w.who);
+    const w = this.nextWaiter();
+    if (w !== undefined) this.connectWaiter(w);
   }
 
   private kill(conn: UpstreamConnection, wake: boolean): void {
@@ -304,7 +366,8 @@ export class EndpointPool {
     this.removeConnection(conn, wake);
   }
 
-  private connect(who: Acquirer): void {
+  /** Opens a socket for `who`; `limits`: the breaker it was already counted against (tryConnection). */
+  private connect(who: Acquirer, limits: ConnectionLimits | null): void {
     this.total++;
     const socket = net.connect({
       host: this.endpoint.address,
@@ -314,6 +377,7 @@ export class EndpointPool {
       onread: { buffer: READ_BUFFER, callback: onUpstreamRead as unknown as (n: number, b: Uint8Array) => boolean },
     });
     const conn = new UpstreamConnection(this, socket);
+    conn.limits = limits;
     this.live.add(conn);
     let done = false;
     const settle = (err: ErrorSpec | null, detail: string): void => {

@@ -58,7 +58,7 @@ export interface FaultyUpstream {
   /**
    * The fault for traffic; the default reads the query: `?fail=N&mode=status|reset|slow&status=S&delay=ms`
    * makes the first N requests of that path fail (answer S, 503 by default; reset; or 200 after
-   * `delay`), later ones succeed. Set it to misbehave for every request.
+   * `delay`), later ones succeed (after `okdelay` ms when given). Set it to misbehave for every request.
    */
   behave: (req: http.IncomingMessage, nth: number) => Fault;
   /** The fault for health checks (default OK). */
@@ -72,7 +72,7 @@ export interface FaultyUpstream {
 export function queryFault(req: http.IncomingMessage, nth: number): Fault {
   const q = new URL(req.url!, 'http://x').searchParams;
   const failN = Number(q.get('fail') ?? 0);
-  if (nth > failN) return OK;
+  if (nth > failN) return q.has('okdelay') ? slow(Number(q.get('okdelay'))) : OK;
   const mode = q.get('mode') ?? 'status';
   if (mode === 'reset') return RESET;
   if (mode === 'slow') return slow(Number(q.get('delay') ?? 1000));

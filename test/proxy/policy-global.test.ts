@@ -50,11 +50,11 @@ async function statuses(port: number, p: string, n: number, headers: Record<stri
 }
 
 /** Sends a request every 20 ms until `want` answers (or `ms` pass); returns the last status. */
-async function until(port: number, p: string, want: (status: number) => boolean, ms: number): Promise<number> {
+async function until(port: number, p: string, headers: Record<string, string>, want: (status: number) => boolean, ms: number): Promise<number> {
   const end = Date.now() + ms;
   let status = 0;
   do {
-    status = (await get(port, p)).status;
+    status = (await get(port, p, headers)).status;
     if (want(status)) return status;
     await sleep(20);
   } while (Date.now() < end);
@@ -106,13 +106,7 @@ for (const fe of FRONTENDS) {
       const gws = await Promise.all([0, 1, 2].map(() => startGateway(fe, config, env)));
       try {
         const key = { 'x-k': `cluster-${fe}` };
-        const res = await hammer(
-          gws.map((g) => g.port),
-          30,
-          40,
-          '/cluster',
-          key,
-        );
+        const res = await hammer(gws.map((g) => g.port), 30, 40, '/cluster', key);
         assert.equal(res.errors, 0);
         const passed = res.statuses.get(200) ?? 0;
         const E = errorBound(L, 60000, tuning(3));
@@ -133,36 +127,40 @@ for (const fe of FRONTENDS) {
       const L = 5;
       const gw = await startGateway(
         fe,
-        nativeConfig(`routes:\n${globalRoute('open', '{ type: Route }', L, 'open')}${globalRoute('closed', '{ type: Route }', 1000, 'closed')}${backends(up.port)}`),
+        nativeConfig(`routes:\n${globalRoute('open', '{ type: Header, name: x-k }', L, 'open')}${globalRoute('closed', '{ type: Route }', 1000, 'closed')}${backends(up.port)}`),
         { GATEMESH_REDIS_URL: redis.url },
       );
+      const a = { 'x-k': 'a' };
       try {
-        const before = await statuses(gw.port, '/open', L + 5);
+        const before = await statuses(gw.port, '/open', L + 5, a);
         assert.ok(before.slice(-3).every((s) => s === 429), before.join(','));
         assert.equal((await get(gw.port, '/closed')).status, 200);
 
         await redis.stop();
         // failureMode open: served again once the outage is noticed (the connection closed).
-        assert.equal(await until(gw.port, '/open', (s) => s === 200, 3000), 200);
+        assert.equal(await until(gw.port, '/open', a, (s) => s === 200, 3000), 200);
         const closed = await get(gw.port, '/closed');
         assert.equal(closed.status, 503);
         assert.equal(closed.headers['x-gatemesh-error'], 'GATEMESH_ERR_RATE_LIMIT_UNAVAILABLE');
+        assert.match(closed.body, /global rate limit store unreachable/);
         // Traffic through the outage (while it reconnects in the background): served, and the
         // outage logged once, not per request or per reconnect attempt.
-        const during = await Promise.all(Array.from({ length: 30 }, () => get(gw.port, '/open')));
+        const during = await Promise.all(Array.from({ length: 30 }, () => get(gw.port, '/open', a)));
         assert.ok(during.every((r) => r.status === 200), during.map((r) => r.status).join(','));
         await sleep(1500);
-        assert.deepEqual((await statuses(gw.port, '/open', 5)), [200, 200, 200, 200, 200]);
+        assert.deepEqual(await statuses(gw.port, '/open', 5, a), [200, 200, 200, 200, 200]);
         assert.equal(logLines(gw, OUTAGE).length, 1, gw.stderr());
 
         await redis.restart();
         await waitForLog(gw, RECOVERED);
-        // The restarted Redis is empty (every bucket full again): the limit applies from scratch.
-        assert.equal(await until(gw.port, '/closed', (s) => s === 200, 3000), 200);
-        const after = await statuses(gw.port, '/open', L + 5);
-        assert.ok(after.slice(-3).every((s) => s === 429), after.join(','));
-        const passed = after.filter((s) => s === 200).length;
-        assert.ok(passed >= L - 1 && passed <= L + errorBound(L, 60000, tuning(1)), after.join(','));
+        assert.equal(await until(gw.port, '/closed', {}, (s) => s === 200, 3000), 200);
+        // Enforced again, through Redis: a fresh key gets L (the restarted Redis is empty), then
+        // 429; the key exhausted before the outage is still refused.
+        const fresh = await statuses(gw.port, '/open', L + 5, { 'x-k': 'b' });
+        const passed = fresh.filter((s) => s === 200).length;
+        assert.ok(passed >= L - 1 && passed <= L + errorBound(L, 60000, tuning(1)), fresh.join(','));
+        assert.ok(fresh.slice(-3).every((s) => s === 429), fresh.join(','));
+        assert.deepEqual(await statuses(gw.port, '/open', 3, a), [429, 429, 429]);
         assert.equal(logLines(gw, OUTAGE).length, 1, gw.stderr());
         assert.equal(logLines(gw, RECOVERED).length, 1, gw.stderr());
       } finally {
