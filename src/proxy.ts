@@ -726,6 +726,9 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     let headers = ['content-type', contentType ?? 'text/plain; charset=utf-8', 'x-gatemesh-error', err.code];
     if (extra !== null) headers = headers.concat(extra);
     if (this.policyHeaders !== null) headers = headers.concat(this.policyHeaders);
+    // The rule's response filters (ResponseHeaderModifier, CORS) see gateway-generated answers
+    // too, as Envoy runs encoder filters on local replies: a browser must be able to read a 429.
+    if (this.filters !== null) headers = this.filters.onResponse(err.status, headers, true);
     this.ds.respond(err.status, headers, text, err.close || this.framing.close);
     this.finish();
   }

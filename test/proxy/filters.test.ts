@@ -90,6 +90,13 @@ for (const fe of FRONTENDS) {
       exposeHeaders: [x-header-3]
       allowCredentials: true
       maxAge: 3600
+  - name: cors-down
+    match: { path: /cors-down }
+    backend: refused
+    responseHeaders: { set: { x-resp: set } }
+    cors:
+      allowOrigins: ["https://www.foo.com"]
+      allowMethods: [GET]
 backends:
   - name: echo
     endpoints: ["127.0.0.1:${echo.port}"]
@@ -278,6 +285,14 @@ backends:
       const no = await request(gw.port, { path: '/cors', headers: { origin: 'https://foobar.com' } });
       assert.equal(no.status, 200);
       assert.equal(no.headers['access-control-allow-origin'], undefined);
+    });
+
+    it('gateway-generated errors pass through the response filters too (CORS, ResponseHeaderModifier)', async () => {
+      const r = await request(gw.port, { path: '/cors-down', headers: { origin: 'https://www.foo.com' } });
+      assert.equal(r.status, 502);
+      assert.equal(r.headers['x-gatemesh-error'], 'GATEMESH_ERR_UPSTREAM_CONNECT');
+      assert.equal(r.headers['access-control-allow-origin'], 'https://www.foo.com', 'a browser can read the error');
+      assert.equal(r.headers['x-resp'], 'set');
     });
 
     it('routes without filters are untouched (headers, path, Host)', async () => {
