@@ -303,6 +303,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     this.endpoint = backend.labels[i];
     if (backend.budget !== null) backend.budget.onRequest();
     const matched = this.matched!;
+    if (matched.retryBudget !== null) matched.retryBudget.onRequest();
     if (matched.policy !== null) this.applyPolicy(matched.policy, backend, i);
     if (this.ctx.debugDelayMs > 0) {
       setTimeout(() => this.forward(backend.pools[i]), this.ctx.debugDelayMs);
@@ -382,6 +383,11 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
 
   /** A retry may start: the backend's retry budget and circuit breaker (maxRetries) agree. */
   private retryAllowed(): boolean {
+    const rb = this.matched !== null ? this.matched.retryBudget : null;
+    if (rb !== null && !rb.tryRetry()) {
+      this.flag('RB');
+      return false;
+    }
     const b = this.backend;
     if (b === null) return true;
     if (b.budget !== null && !b.budget.tryRetry()) {

@@ -6,6 +6,8 @@ import { createRulePolicy, type RulePolicy } from '../retry/rule-policy';
 import { createRuleFilters, type RuleFilters } from '../filters/chain';
 import { createRequestPolicy, type RequestPolicyRuntime } from '../policy/request-policies';
 import { policyEnv } from '../policy/environment';
+import { createRetryBudget, type RetryBudget } from '../retry/budget';
+import { ruleBudgetId } from '../shared/registry';
 
 /** What a match returns: precomputed once per rule at compile time, so matching allocates nothing. */
 export interface MatchedRule {
@@ -27,6 +29,8 @@ export interface MatchedRule {
   readonly filters: RuleFilters | null;
   /** Rate limits, quotas and the concurrency limit attached to the rule (src/policy/); null when none. */
   readonly requestPolicy: RequestPolicyRuntime | null;
+  /** The rule's retry budget (a route policy's retry.budget), shared by every thread; null when none. */
+  readonly retryBudget: RetryBudget | null;
 }
 
 /**
@@ -46,6 +50,7 @@ export class CompiledRule implements MatchedRule {
   readonly rule: RouteRule;
   readonly filters: RuleFilters | null;
   readonly requestPolicy: RequestPolicyRuntime | null;
+  readonly retryBudget: RetryBudget | null;
   private readonly weights: Float64Array;
   private readonly scores: Float64Array;
   private readonly totalWeight: number;
@@ -67,6 +72,8 @@ export class CompiledRule implements MatchedRule {
     this.rule = rule;
     this.filters = createRuleFilters(rule);
     this.requestPolicy = rule.policy === undefined ? null : createRequestPolicy(rule.policy, policyEnv());
+    const budget = rule.retry?.budget;
+    this.retryBudget = budget === undefined ? null : createRetryBudget(budget, policyEnv().shared[ruleBudgetId(route.name, ruleIndex, budget)]);
   }
 
   pickBackend(): BackendRef | null {

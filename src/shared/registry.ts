@@ -4,7 +4,7 @@
 // or listed by id (policy concurrency), so structured clone hands every worker the same memory.
 // A backend whose endpoints and policy did not change across a reload keeps its buffers, so its
 // in-flight counts, EWMAs, ejections and health survive the reload.
-import type { Backend, ConcurrencyPolicy, GatewayConfig, RequestPolicy } from '../config/model';
+import type { Backend, ConcurrencyPolicy, GatewayConfig, RequestPolicy, RetryBudget } from '../config/model';
 import { balancerSharedBytes } from '../balancer';
 import { healthSharedBytes, initHealthShared } from '../health';
 import { breakerSharedBytes } from '../policy/circuit-breaker';
@@ -12,7 +12,7 @@ import { concurrencySharedBytes } from '../policy/concurrency';
 import { retryBudgetSharedBytes } from '../retry/budget';
 import type { BackendShared } from '../config/model';
 
-/** Request-level concurrency buffers by id (policyConcurrencyId), sent to workers with each config. */
+/** Request-level buffers by id (policyConcurrencyId, ruleBudgetId), sent to workers with each config. */
 export type PolicyShared = Record<string, SharedArrayBuffer>;
 
 export interface SharedRegistry {
@@ -29,6 +29,11 @@ export interface SharedRegistry {
 /** The id of a request-level concurrency limit: one limit per policy and its settings. */
 export function policyConcurrencyId(c: ConcurrencyPolicy): string {
   return `${c.policy}|${c.maxInFlight}|${c.maxQueue}|${c.queueTimeoutMs}|${c.adaptive === undefined ? '' : JSON.stringify(c.adaptive)}`;
+}
+
+/** The id of a rule's retry budget (a route policy's retry.budget): one budget per rule. */
+export function ruleBudgetId(routeName: string, ruleIndex: number, b: RetryBudget): string {
+  return `budget|${routeName}|${ruleIndex}|${b.ratio}|${b.minPerSecond}|${b.windowMs}`;
 }
 
 /** What a backend's shared state depends on: it is rebuilt when this changes. */
@@ -79,7 +84,13 @@ export function createSharedRegistry(threads: number, hasRedis: boolean): Shared
       }
       for (const l of config.listeners) {
         for (const r of l.routes) {
-          for (const rule of r.rules) {
+          for (let ri = 0; ri < r.rules.length; ri++) {
+            const rule = r.rules[ri];
+            const budget = rule.retry?.budget;
+            if (budget !== undefined) {
+              const id = ruleBudgetId(r.name, ri, budget);
+              out[id] ??= concurrency.get(id) ?? new SharedArrayBuffer(retryBudgetSharedBytes());
+            }
             const p = rule.policy;
             if (p === undefined) continue;
             checkRequestPolicy(p, `route ${r.name}`);
@@ -100,13 +111,15 @@ export function createSharedRegistry(threads: number, hasRedis: boolean): Shared
       for (const b of Object.values(config.backends)) if (b.shared !== undefined) keepB.set(b.name, { key: backendKey(b), shared: b.shared });
       backends = keepB;
       const keepC = new Map<string, SharedArrayBuffer>();
-      for (const l of config.listeners) for (const r of l.routes) for (const rule of r.rules) {
-        const c = rule.policy?.concurrency;
-        if (c === undefined) continue;
-        const id = policyConcurrencyId(c);
-        const buf = concurrency.get(id);
-        if (buf !== undefined) keepC.set(id, buf);
-      }
+      for (const l of config.listeners) for (const r of l.routes) r.rules.forEach((rule, ri) => {
+        const ids: string[] = [];
+        if (rule.policy?.concurrency !== undefined) ids.push(policyConcurrencyId(rule.policy.concurrency));
+        if (rule.retry?.budget !== undefined) ids.push(ruleBudgetId(r.name, ri, rule.retry.budget));
+        for (const id of ids) {
+          const buf = concurrency.get(id);
+          if (buf !== undefined) keepC.set(id, buf);
+        }
+      });
       concurrency = keepC;
     },
   };

@@ -178,7 +178,6 @@ ${route('rc', 'two', retry('numRetries: 1, perRetry: { backOff: { baseInterval: 
 
     it(
       'retry budget set on the route policy bounds retries too',
-      { todo: 'RouteRetry.budget is compiled but not enforced: src/proxy.ts only reads Backend.policy.retryBudget (a backend / Service policy)' },
       async () => {
         const n = 20;
         await load(gw.port, n, n, () => ({ path: `${key('/rbudget')}?fail=99&status=503` }));
