@@ -22,6 +22,7 @@ import { createReloader, type AppliedReply, type ReloadResult } from './reload/r
 import { adminRoutes } from './routes-command';
 import { createStatsBuffer, mainSlot, readStats, StatSlot } from './stats';
 import { createPolicyHost } from './shared/policy-host';
+import { rateLimitTableStats } from './policy/rate-limit/key-table';
 import type { FromWorker, ToWorker, WorkerInit } from './worker';
 
 export interface Gateway {
@@ -225,7 +226,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
       case '/stats':
         return send(200, { ...readStats(stats), policies: policies.stats(reloader.applied.config) });
       case '/metrics':
-        return send(200, renderMetrics(readStats(stats)), METRICS_CONTENT_TYPE);
+        return send(200, renderMetrics(readStats(stats), rateLimitTableStats(policies.rateLimitTable)), METRICS_CONTENT_TYPE);
       case '/routes': {
         // The compiled table per bound port; ?test=GET%20http://host/path&header=x:%20y explains one request.
         // Config and groups from one applied version (a reload in progress has newer slots).

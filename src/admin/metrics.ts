@@ -2,11 +2,13 @@
 // (https://prometheus.io/docs/instrumenting/exposition_formats/): `# HELP` and `# TYPE` once per
 // family, then `name{labels} value` lines; durations in seconds, as Prometheus' naming guide says.
 import type { Stats } from '../stats';
+import type { RateLimitTableStats } from '../policy/rate-limit/key-table';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-export function renderMetrics(s: Stats): string {
+export function renderMetrics(s: Stats, rl?: RateLimitTableStats): string {
   return (
+    renderRateLimit(rl) +
     '# HELP gatemesh_requests_total Requests finished, any status.\n' +
     '# TYPE gatemesh_requests_total counter\n' +
     `gatemesh_requests_total ${s.requests}\n` +
@@ -26,5 +28,25 @@ export function renderMetrics(s: Stats): string {
     '# HELP gatemesh_config_version Version of the applied config (1 = loaded at start-up, +1 per applied reload).\n' +
     '# TYPE gatemesh_config_version gauge\n' +
     `gatemesh_config_version ${s.configVersion}\n`
+  );
+}
+
+/** The local rate-limit table (src/policy/rate-limit/key-table.ts): its keys, idle keys evicted, and
+ *  new keys refused because their probe window was full of active keys. */
+function renderRateLimit(rl: RateLimitTableStats | undefined): string {
+  if (rl === undefined) return '';
+  return (
+    '# HELP gatemesh_ratelimit_keys Keys held in the local rate-limit table (all limits, all threads).\n' +
+    '# TYPE gatemesh_ratelimit_keys gauge\n' +
+    `gatemesh_ratelimit_keys ${rl.keys}\n` +
+    '# HELP gatemesh_ratelimit_table_capacity Slots of the local rate-limit table (GATEMESH_RATELIMIT_MAX_KEYS, rounded up to a power of two).\n' +
+    '# TYPE gatemesh_ratelimit_table_capacity gauge\n' +
+    `gatemesh_ratelimit_table_capacity ${rl.capacity}\n` +
+    '# HELP gatemesh_ratelimit_evictions_total Idle keys evicted from the local rate-limit table to make room.\n' +
+    '# TYPE gatemesh_ratelimit_evictions_total counter\n' +
+    `gatemesh_ratelimit_evictions_total ${rl.evictions}\n` +
+    '# HELP gatemesh_ratelimit_overflows_total Requests of new keys refused because the table had no idle slot for them.\n' +
+    '# TYPE gatemesh_ratelimit_overflows_total counter\n' +
+    `gatemesh_ratelimit_overflows_total ${rl.overflows}\n`
   );
 }
