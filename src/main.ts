@@ -23,6 +23,7 @@ import { adminRoutes } from './routes-command';
 import { createStatsBuffer, mainSlot, readStats, StatSlot } from './stats';
 import { createPolicyHost } from './shared/policy-host';
 import { rateLimitTableStats } from './policy/rate-limit/key-table';
+import { clearThreadInFlight } from './balancer';
 import type { FromWorker, ToWorker, WorkerInit } from './worker';
 
 export interface Gateway {
@@ -123,7 +124,11 @@ export async function startGateway(configPath: string, settings: Settings): Prom
         const i = workers.indexOf(w);
         if (i >= 0) workers.splice(i, 1);
         if (draining || !ready) return;
-        // A thread that died is replaced, so one bad request cannot shrink the gateway.
+        // A thread that died is replaced, so one bad request cannot shrink the gateway. Its rows of
+        // the balancers' in-flight counts are zeroed first (its requests died with it).
+        for (const b of Object.values(reloader.applied.config.backends)) {
+          if (b.shared?.balancer !== undefined) clearThreadInFlight(b.shared.balancer, b.endpoints.length, threads, thread);
+        }
         log.error({ thread, code }, 'worker thread exited; starting a replacement');
         spawn(thread).catch((err: Error) => log.error(`replacement thread ${thread} failed: ${err.message}`));
       });
