@@ -10,9 +10,9 @@
 //
 //   npx tsc -p . && node dist/bench/micro/balancer.js [--quick] [--rounds 9] [--round-ms 150] [--only LeastRequest]
 
+import { calibrateOps, gcCount, median, settle, stopGcCount } from '../harness/micro-timing';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { PerformanceObserver } from 'node:perf_hooks';
 
 import { balancerSharedBytes, createBalancer, type Balancer, type EndpointAvailability } from '../../src/balancer';
 import type { Endpoint, LoadBalancerPolicy } from '../../src/config/model';
@@ -80,25 +80,11 @@ function makeLoop(mode: Mode): (b: Balancer, ops: number) => number {
 }
 
 function calibrate(loop: (b: Balancer, ops: number) => number, b: Balancer): number {
-  let ops = 1000;
-  for (;;) {
-    const ns = loop(b, ops) * ops;
-    if (ns >= 20e6 || ops >= 1 << 26) return Math.max(1000, Math.round((ops * ROUND_MS * 1e6) / Math.max(ns, 1)));
-    ops *= 4;
-  }
+  return calibrateOps((ops) => loop(b, ops), ROUND_MS, 1000);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
 
-let gcCount = 0;
-const obs = new PerformanceObserver((list) => {
-  gcCount += list.getEntries().length;
-});
-obs.observe({ entryTypes: ['gc'] });
-const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
+gcCount();
 
 /** Every balancer stays alive: a dead one's GC would deoptimise code that embedded it mid-run. */
 const keep: Balancer[] = [];
@@ -110,13 +96,13 @@ async function measure(make: () => Balancer, mode: Mode): Promise<{ ns: number; 
   const ops = calibrate(loop, b);
   gc();
   await settle();
-  const gcsBefore = gcCount;
+  const gcsBefore = gcCount();
   const heapBefore = process.memoryUsage().heapUsed;
   const samples: number[] = [];
   for (let r = 0; r < ROUNDS; r++) samples.push(loop(b, ops));
   const heapAfter = process.memoryUsage().heapUsed;
   await settle();
-  return { ns: median(samples), min: Math.min(...samples), bytesPerOp: (heapAfter - heapBefore) / (ops * ROUNDS), gcs: gcCount - gcsBefore };
+  return { ns: median(samples), min: Math.min(...samples), bytesPerOp: (heapAfter - heapBefore) / (ops * ROUNDS), gcs: gcCount() - gcsBefore };
 }
 
 const eps = (weights: number[]): Endpoint[] => weights.map((w, i) => ({ address: `10.0.0.${i}`, port: 8080, weight: w }));
@@ -171,7 +157,7 @@ async function main(): Promise<void> {
   console.log(line(head));
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const r of rows) console.log(line(r));
-  obs.disconnect();
+  stopGcCount();
 }
 
 main().catch((err) => {

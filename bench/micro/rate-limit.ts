@@ -11,9 +11,9 @@
 //
 //   npx tsc -p . && node dist/bench/micro/rate-limit.js [--quick] [--rounds 9] [--round-ms 150]
 
+import { calibrateOps, gcCount, median, settle, stopGcCount } from '../harness/micro-timing';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { PerformanceObserver } from 'node:perf_hooks';
 
 import type { RateLimitPolicy } from '../../src/config/model';
 import { TrustedProxies } from '../../src/http/forwarding';
@@ -168,25 +168,11 @@ function newLoop(passNow: boolean): Loop {
 }
 
 function calibrate(loop: Loop, d: Decider, inputs: KeyInput[], results: LimitResult[]): number {
-  let ops = 1000;
-  for (;;) {
-    const ns = loop(d, inputs, results, ops, nowMs) * ops;
-    if (ns >= 20e6 || ops >= 1 << 26) return Math.max(1000, Math.round((ops * ROUND_MS * 1e6) / Math.max(ns, 1)));
-    ops *= 4;
-  }
+  return calibrateOps((ops) => loop(d, inputs, results, ops, nowMs), ROUND_MS, 1000);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
 
-let gcCount = 0;
-const obs = new PerformanceObserver((list) => {
-  gcCount += list.getEntries().length;
-});
-obs.observe({ entryTypes: ['gc'] });
-const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
+gcCount();
 
 interface Measured {
   nsPerOp: number;
@@ -202,7 +188,7 @@ async function measure(d: Decider, s: Scenario, passNow: boolean): Promise<Measu
   const ops = calibrate(loop, d, s.inputs, results);
   gc();
   await settle();
-  const gcsBefore = gcCount;
+  const gcsBefore = gcCount();
   const heapBefore = process.memoryUsage().heapUsed;
   const samples: number[] = [];
   for (let r = 0; r < ROUNDS; r++) samples.push(loop(d, s.inputs, results, ops, nowMs));
@@ -211,7 +197,7 @@ async function measure(d: Decider, s: Scenario, passNow: boolean): Promise<Measu
   let allowed = 0;
   for (let i = 0; i < 1000; i++) if (d.check(s.inputs[i % s.inputs.length], results) === -1) allowed++;
   sink += allowed;
-  return { nsPerOp: median(samples), bytesPerOp: (heapAfter - heapBefore) / (ops * ROUNDS), gcs: gcCount - gcsBefore, allowedShare: allowed / 1000 };
+  return { nsPerOp: median(samples), bytesPerOp: (heapAfter - heapBefore) / (ops * ROUNDS), gcs: gcCount() - gcsBefore, allowedShare: allowed / 1000 };
 }
 
 function sabLimiter(s: Scenario): Decider {
@@ -267,7 +253,7 @@ async function main(): Promise<void> {
   console.log(line(head));
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const r of rows) console.log(line(r));
-  obs.disconnect();
+  stopGcCount();
   if (sink === 0.5) console.log(sink); // never true; keeps `sink` observable
 }
 

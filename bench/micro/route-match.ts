@@ -6,9 +6,9 @@
 //
 //   npx tsc -p . && node dist/bench/micro/route-match.js [--quick] [--rounds 9] [--round-ms 150]
 
+import { calibrateOps, gcCount, median, settle, stopGcCount } from '../harness/micro-timing';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { PerformanceObserver } from 'node:perf_hooks';
 
 import type { Route } from '../../src/config/model';
 import { compileRouteTable, type RouteTable } from '../../src/router/route-table';
@@ -86,27 +86,11 @@ function loop(t: RouteTable, s: Scenario, ops: number): number {
 }
 
 function calibrate(t: RouteTable, s: Scenario): number {
-  let ops = 100;
-  for (;;) {
-    const ns = loop(t, s, ops) * ops;
-    if (ns >= 20e6 || ops >= 1 << 26) return Math.max(100, Math.round((ops * ROUND_MS * 1e6) / Math.max(ns, 1)));
-    ops *= 4;
-  }
+  return calibrateOps((ops) => loop(t, s, ops), ROUND_MS, 100);
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
 
-let gcCount = 0;
-const obs = new PerformanceObserver((list) => {
-  gcCount += list.getEntries().length;
-});
-obs.observe({ entryTypes: ['gc'] });
-// GC entries reach the observer asynchronously: wait so earlier GCs (the forced one, the
-// compile, the linear peer's garbage) are not counted against the compiled table's rounds.
-const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
+gcCount();
 
 interface Measured {
   nsPerOp: number;
@@ -120,7 +104,7 @@ async function measure(t: RouteTable, s: Scenario): Promise<Measured> {
   const ops = calibrate(t, s);
   gc();
   await settle();
-  const gcsBefore = gcCount;
+  const gcsBefore = gcCount();
   const heapBefore = process.memoryUsage().heapUsed;
   const samples: number[] = [];
   for (let r = 0; r < ROUNDS; r++) samples.push(loop(t, s, ops));
@@ -131,7 +115,7 @@ async function measure(t: RouteTable, s: Scenario): Promise<Measured> {
     heapBefore,
     heapAfter,
     bytesPerOp: (heapAfter - heapBefore) / (ops * ROUNDS),
-    gcs: gcCount - gcsBefore,
+    gcs: gcCount() - gcsBefore,
   };
 }
 
@@ -165,7 +149,7 @@ async function main(): Promise<void> {
   console.log(line(head));
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const r of rows) console.log(line(r));
-  obs.disconnect();
+  stopGcCount();
   if (sink === 0.5) console.log(sink); // never true; keeps `sink` observable
 }
 
