@@ -237,7 +237,7 @@ export function gatemeshConfig(port: number, upstreamPort: number, table: RouteT
       '        rules:',
       '          - name: per-tenant',
       '            key: [{ type: Header, name: x-tenant }]',
-      '            limit: { requests: 1000000000, unit: Second }',
+      '            limit: { requests: 100000000, unit: Second }',
     );
     out.push(
       'backends:',

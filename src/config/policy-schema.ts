@@ -3,7 +3,7 @@
 // (gatemesh.io/v1alpha1; the supported subset of gateway.envoyproxy.io/v1alpha1 reads the same)
 // and the native `policies:` entries. Field names follow Envoy Gateway's BackendTrafficPolicy
 // (api/v1alpha1/*_types.go) where it has the field. Unknown keys are rejected everywhere;
-// defaults are applied, and cross-field rules checked, in policy.ts. Reference: docs/policies.md.
+// defaults are applied, and cross-field rules checked, in policy.ts. Reference: README.md, "Traffic policies".
 import { Type } from '@sinclair/typebox';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { DURATION_EXPECTED, DURATION_PATTERN } from './duration';
@@ -66,7 +66,8 @@ export const RateLimitRule = Strict({
   /** Default Skip. */
   onMissingKey: Type.Optional(OnMissingKey),
   limit: Strict({
-    requests: Count(1),
+    /** At most 2^27 per period: the shared bucket keeps `requests` emission intervals in 27 bits (src/policy/rate-limit/key-table.ts). */
+    requests: Type.Integer({ minimum: 1, maximum: 134_217_728 }),
     unit: Type.Union([Literals('Second', 'Minute', 'Hour', 'Day'), Duration], { expected: RATE_UNIT_EXPECTED }),
   }),
 });

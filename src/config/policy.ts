@@ -2,7 +2,7 @@
 // default applied and the cross-field rules checked; then the attachment maths shared by the
 // manifest and native compilers (policy-gateway-api.ts, policy-native.ts): per section the most
 // specific attachment wins, backend-level sections reach the backends their routes reference,
-// and conflicts go to the oldest policy. Reference: docs/policies.md.
+// and conflicts go to the oldest policy. Reference: README.md, "Traffic policies".
 import { isDeepStrictEqual } from 'node:util';
 import type {
   AdaptiveConcurrency,

@@ -40,10 +40,14 @@ export interface PendingDelta {
   newRoutes: Route[];
   /** Internal: what `commit` records. */
   readonly next: {
-    added: [number, string, Route][];
-    /** Ids whose Route object changed (same content, newer object). */
-    renewed: [number, Route][];
+    added: [number, string][];
+    /** Change in the number of places (listener, index) each id is served at. */
+    refs: Map<number, number>;
+    /** Each listener's Route objects, for the next diff's same-place check. Moved out by
+     *  `commit`, so a pending delta kept by a caller does not pin a whole config's routes. */
+    routes: Route[][];
     backends: Map<string, string>;
+    backendObjs: Map<string, Backend>;
   };
 }
 
@@ -59,17 +63,23 @@ export interface DeltaEncoder {
 
 interface Entry {
   text: string;
-  /** The latest Route object with this content: strings parsed from YAML are slices of the
-   *  file's text, so keeping an old object would keep an old version of its file alive. */
-  route: Route;
+  /** Places (listener, index) in the committed config that serve this content. */
+  refs: number;
 }
+
+const NO_ROUTES: Route[] = [];
+const NO_IDS: number[] = [];
 
 export function createDeltaEncoder(): DeltaEncoder {
   const idOfText = new Map<string, number>();
   const entries = new Map<number, Entry>();
   let backendTexts = new Map<string, string>();
-  const backendObjs = new Map<string, Backend>();
+  /** The committed Backend objects: an object seen before has the same content (config objects
+   *  are not mutated once the reload has prepared them), so it is not serialized again. */
+  let backendObjs = new Map<string, Backend>();
   let listeners: DeltaListener[] = [];
+  /** The committed config's Route objects per listener, in order. */
+  let routesOf: Route[][] = [];
   let nextId = 1;
   // The loader hands back the same Route objects for files it did not recompile
   // (src/config/manifest-memo.ts), so most routes are known by identity without serializing
@@ -78,81 +88,102 @@ export function createDeltaEncoder(): DeltaEncoder {
 
   return {
     diff(config) {
-      const referenced = new Set<number>();
+      const refs = new Map<number, number>();
       const pendingText = new Map<string, number>();
-      const added: [number, string, Route][] = [];
-      const renewed: [number, Route][] = [];
-      let sameShape = config.listeners.length === listeners.length;
-      const out: DeltaListener[] = config.listeners.map((l, li) => {
-        const routeIds = new Array<number>(l.routes.length);
-        for (let i = 0; i < l.routes.length; i++) {
-          const route = l.routes[i];
-          let id = idOfRoute.get(route);
-          const entry = id === undefined ? undefined : entries.get(id);
-          if (entry === undefined) {
-            const text = JSON.stringify(route);
-            id = idOfText.get(text) ?? pendingText.get(text);
-            if (id === undefined) {
-              id = nextId++;
-              pendingText.set(text, id);
-              added.push([id, text, route]);
-            } else {
-              const known = entries.get(id);
-              if (known !== undefined && known.route !== route && !referenced.has(id)) renewed.push([id, route]);
-            }
-            idOfRoute.set(route, id);
-          } else if (entry.route !== route && !referenced.has(id!)) {
-            renewed.push([id!, route]);
-          }
-          referenced.add(id!);
-          routeIds[i] = id!;
+      const added: [number, string][] = [];
+      const newRoutes: Route[] = [];
+      const count = (id: number, d: number): void => void refs.set(id, (refs.get(id) ?? 0) + d);
+      const idOf = (route: Route): number => {
+        let id = idOfRoute.get(route);
+        if (id !== undefined && entries.has(id)) return id;
+        const text = JSON.stringify(route);
+        id = idOfText.get(text) ?? pendingText.get(text);
+        if (id === undefined) {
+          id = nextId++;
+          pendingText.set(text, id);
+          added.push([id, text]);
+          newRoutes.push(route);
         }
+        idOfRoute.set(route, id);
+        return id;
+      };
+      let sameShape = config.listeners.length === listeners.length;
+      // Per listener, the routes that are the same objects in the same places at its start and
+      // at its end (a reload that changes one route leaves the other 9,999 there) keep their ids
+      // without a look-up; only the range between is resolved.
+      const out: DeltaListener[] = config.listeners.map((l, li) => {
+        const routes = l.routes;
+        const old = li < routesOf.length ? routesOf[li] : NO_ROUTES;
+        const oldIds = li < listeners.length ? listeners[li].routes : NO_IDS;
+        const n = routes.length;
+        const m = old.length;
+        let p = 0;
+        while (p < n && p < m && routes[p] === old[p]) p++;
+        let s = 0;
+        while (s < n - p && s < m - p && routes[n - 1 - s] === old[m - 1 - s]) s++;
+        const routeIds = new Array<number>(n);
+        for (let i = 0; i < p; i++) routeIds[i] = oldIds[i];
+        for (let i = p; i < m - s; i++) count(oldIds[i], -1);
+        for (let i = p; i < n - s; i++) {
+          const id = idOf(routes[i]);
+          count(id, 1);
+          routeIds[i] = id;
+        }
+        for (let i = n - s; i < n; i++) routeIds[i] = oldIds[i - n + m];
         const { routes: _r, ...rest } = l;
         const dl: DeltaListener = { ...rest, routes: routeIds };
         if (sameShape && !sameListener(listeners[li], dl)) sameShape = false;
         return dl;
       });
+      for (let li = config.listeners.length; li < listeners.length; li++) for (const id of listeners[li].routes) count(id, -1);
       const dropRoutes: number[] = [];
-      for (const id of entries.keys()) if (!referenced.has(id)) dropRoutes.push(id);
+      for (const [id, d] of refs) {
+        const e = entries.get(id);
+        if (e !== undefined && d < 0 && e.refs + d === 0) dropRoutes.push(id);
+      }
 
       const nBackends = new Map<string, string>();
+      const nObjs = new Map<string, Backend>();
       const changedBackends: Backend[] = [];
       for (const [name, b] of Object.entries(config.backends)) {
-        const text = JSON.stringify(b);
+        const known = backendObjs.get(name) === b ? backendTexts.get(name) : undefined;
+        const text = known ?? JSON.stringify(b);
         nBackends.set(name, text);
+        nObjs.set(name, b);
         if (backendTexts.get(name) !== text) changedBackends.push(b);
       }
       const dropBackends: string[] = [];
       for (const name of backendTexts.keys()) if (!nBackends.has(name)) dropBackends.push(name);
 
       return {
-        delta: { routes: added.map(([id, text]) => [id, text]), dropRoutes, backends: changedBackends, dropBackends, listeners: out },
+        delta: { routes: added, dropRoutes, backends: changedBackends, dropBackends, listeners: out },
         unchanged: sameShape && added.length === 0 && dropRoutes.length === 0 && changedBackends.length === 0 && dropBackends.length === 0,
         changedRoutes: added.length,
         removedRoutes: dropRoutes.length,
-        newRoutes: added.map(([, , r]) => r),
-        next: { added, renewed, backends: nBackends },
+        newRoutes,
+        next: { added, refs, routes: config.listeners.map((l) => l.routes.slice()), backends: nBackends, backendObjs: nObjs },
       };
     },
 
     commit(pending) {
-      for (const id of pending.delta.dropRoutes) {
-        const e = entries.get(id);
-        if (e !== undefined) idOfText.delete(e.text);
-        entries.delete(id);
-      }
-      for (const [id, text, route] of pending.next.added) {
+      for (const [id, text] of pending.next.added) {
         idOfText.set(text, id);
-        entries.set(id, { text, route });
+        entries.set(id, { text, refs: 0 });
       }
-      for (const [id, route] of pending.next.renewed) {
+      for (const [id, d] of pending.next.refs) {
         const e = entries.get(id);
-        if (e !== undefined) e.route = route;
+        if (e === undefined) continue;
+        e.refs += d;
+        if (e.refs <= 0) {
+          idOfText.delete(e.text);
+          entries.delete(id);
+        }
       }
       backendTexts = pending.next.backends;
-      for (const b of pending.delta.backends) backendObjs.set(b.name, b);
-      for (const name of pending.delta.dropBackends) backendObjs.delete(name);
+      backendObjs = pending.next.backendObjs;
       listeners = pending.delta.listeners;
+      routesOf = pending.next.routes;
+      pending.next.routes = [];
     },
 
     snapshot() {
@@ -186,21 +217,38 @@ export interface DeltaDecoder {
 export function createDeltaDecoder(): DeltaDecoder {
   const routes = new Map<number, Route>();
   const backends = new Map<string, Backend>();
+  /** The previous apply's ids and Route objects per listener: the same id in the same place is the same object. */
+  let lastIds: number[][] = [];
+  let lastRoutes: Route[][] = [];
   return {
     apply(delta) {
       for (const [id, text] of delta.routes) routes.set(id, JSON.parse(text) as Route);
       for (const b of delta.backends) backends.set(b.name, b);
       for (const name of delta.dropBackends) backends.delete(name);
-      const listeners: Listener[] = delta.listeners.map((l) => {
-        const list = new Array<Route>(l.routes.length);
-        for (let i = 0; i < l.routes.length; i++) {
-          const r = routes.get(l.routes[i]);
-          if (r === undefined) throw new Error(`reload: route id ${l.routes[i]} unknown to this thread (delta out of order)`);
-          list[i] = r;
+      const listeners: Listener[] = delta.listeners.map((l, li) => {
+        const ids = l.routes;
+        const oldIds = li < lastIds.length ? lastIds[li] : NO_IDS;
+        const old = li < lastRoutes.length ? lastRoutes[li] : NO_ROUTES;
+        const n = ids.length;
+        const m = oldIds.length;
+        // Ids are content, never reused for other content: the unchanged start and end need no look-up.
+        let p = 0;
+        while (p < n && p < m && ids[p] === oldIds[p]) p++;
+        let s = 0;
+        while (s < n - p && s < m - p && ids[n - 1 - s] === oldIds[m - 1 - s]) s++;
+        const list: Route[] = [];
+        for (let i = 0; i < p; i++) list.push(old[i]);
+        for (let i = p; i < n - s; i++) {
+          const r = routes.get(ids[i]);
+          if (r === undefined) throw new Error(`reload: route id ${ids[i]} unknown to this thread (delta out of order)`);
+          list.push(r);
         }
+        for (let i = n - s; i < n; i++) list.push(old[i - n + m]);
         return { ...l, routes: list };
       });
       for (const id of delta.dropRoutes) routes.delete(id);
+      lastIds = delta.listeners.map((l) => l.routes);
+      lastRoutes = listeners.map((l) => l.routes);
       return { listeners, backends: Object.fromEntries(backends), sources: [], warnings: [] };
     },
   };

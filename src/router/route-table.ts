@@ -199,8 +199,9 @@ interface CompiledRoute {
   readonly hostKeys: string[];
 }
 
-/** A host bucket and the matches it was built from, in insertion order (route order). */
+/** A host bucket, the routes it was built from (indexes into the table's routes, ascending) and their matches. */
 interface BucketBuild {
+  readonly owners: number[];
   readonly members: CompiledMatch[];
   readonly bucket: HostBucket;
 }
@@ -217,16 +218,25 @@ function compileRoute(route: Route, routeOrder: number): CompiledRoute {
   return { matches, hostKeys };
 }
 
-function sameMembers(a: CompiledMatch[], b: CompiledMatch[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+function setRouteOrder(c: CompiledRoute, order: number): void {
+  // Only precedence ties between two copies of one route name read routeOrder, and only while
+  // sorting a bucket. A bucket is reused only when none of its routes moved relative to the
+  // others (they all sit before or all after the changed range, which moves as one block), so
+  // refreshing the order never invalidates a reused bucket.
+  for (const m of c.matches) (m as { routeOrder: number }).routeOrder = order;
+}
+
+function bucketOf(perRoute: CompiledRoute[], owners: number[]): BucketBuild {
+  const members: CompiledMatch[] = [];
+  for (const i of owners) for (const m of perRoute[i].matches) members.push(m);
+  return { owners, members, bucket: new HostBucket(members) };
 }
 
 class CompiledRouteTable implements RouteTable {
   readonly size: number;
-  /** Route → its compiled rules and matches, for the next incremental build. */
-  readonly compiled: Map<Route, CompiledRoute>;
+  /** The routes as built and their compiled state (same index), for the next incremental build. */
+  readonly routes: Route[];
+  readonly perRoute: CompiledRoute[];
   /** Host key → bucket, for the next incremental build. */
   readonly buckets: Map<string, BucketBuild>;
   private readonly exactHosts: RangeTable<HostBucket>;
@@ -235,44 +245,18 @@ class CompiledRouteTable implements RouteTable {
   private readonly anyHost: HostBucket | null;
 
   constructor(routes: Route[], previous: CompiledRouteTable | null) {
-    const compiled = new Map<Route, CompiledRoute>();
-    const members = new Map<string, CompiledMatch[]>();
-    let size = 0;
-    for (let r = 0; r < routes.length; r++) {
-      const route = routes[r];
-      let c = previous === null ? undefined : previous.compiled.get(route);
-      if (c !== undefined && !compiled.has(route)) {
-        // Only precedence ties between two copies of one route name read routeOrder, and only
-        // while sorting a bucket; a bucket is reused only when its members are the same matches
-        // in the same order, so refreshing the order here never invalidates a reused bucket.
-        for (const m of c.matches) (m as { routeOrder: number }).routeOrder = r;
-      } else {
-        c = compileRoute(route, r);
-      }
-      // The same Route object twice in one table (identical content on two listeners of a port)
-      // gets its own copy the second time, so each copy keeps its own routeOrder.
-      if (!compiled.has(route)) compiled.set(route, c);
-      size += c.matches.length;
-      for (const key of c.hostKeys) {
-        const list = members.get(key);
-        if (list === undefined) members.set(key, c.matches.slice());
-        else for (const m of c.matches) list.push(m);
-      }
-    }
-    const buckets = new Map<string, BucketBuild>();
+    this.routes = routes.slice();
+    const built = previous === null ? buildAll(routes) : buildChanged(routes, previous);
+    this.perRoute = built.perRoute;
+    this.buckets = built.buckets;
+    this.size = built.size;
     const exact = new Map<string, HostBucket>();
     const wildcard = new Map<string, HostBucket>();
     let anyHost: HostBucket | null = null;
-    for (const [key, list] of members) {
-      const old = previous === null ? undefined : previous.buckets.get(key);
-      const bucket = old !== undefined && sameMembers(old.members, list) ? old.bucket : new HostBucket(list);
-      buckets.set(key, { members: list, bucket });
-      if (key === '*') anyHost = bucket;
-      else (key.charCodeAt(0) === 101 /* e */ ? exact : wildcard).set(key.slice(1), bucket);
+    for (const [key, b] of built.buckets) {
+      if (key === '*') anyHost = b.bucket;
+      else (key.charCodeAt(0) === 101 /* e */ ? exact : wildcard).set(key.slice(1), b.bucket);
     }
-    this.size = size;
-    this.compiled = compiled;
-    this.buckets = buckets;
     this.exactHosts = new RangeTable(exact, { fold: true, reverse: false });
     this.wildcardHosts = new RangeTable(wildcard, { fold: true, reverse: true });
     this.anyHost = anyHost;
@@ -325,14 +309,114 @@ class CompiledRouteTable implements RouteTable {
   }
 }
 
+interface Built {
+  perRoute: CompiledRoute[];
+  buckets: Map<string, BucketBuild>;
+  size: number;
+}
+
+/** Every route compiled, every bucket built. */
+function buildAll(routes: Route[]): Built {
+  const perRoute = new Array<CompiledRoute>(routes.length);
+  const owners = new Map<string, number[]>();
+  let size = 0;
+  for (let r = 0; r < routes.length; r++) {
+    // The same Route object twice in one table (identical content on two listeners of a port)
+    // is compiled once per place, so each copy keeps its own routeOrder.
+    const c = compileRoute(routes[r], r);
+    perRoute[r] = c;
+    size += c.matches.length;
+    for (const key of c.hostKeys) pushTo(owners, key, r);
+  }
+  const buckets = new Map<string, BucketBuild>();
+  for (const [key, list] of owners) buckets.set(key, bucketOf(perRoute, list));
+  return { perRoute, buckets, size };
+}
+
+/**
+ * Incremental: the routes that are the same objects at the start and at the end of both lists
+ * (a reload that changes, adds or removes some routes leaves the rest in place) keep their
+ * compiled state and are not looked at again; only the range between is compiled (reusing a
+ * Route object that moved), and only the buckets of that range's host keys, old and new, are
+ * rebuilt. One changed route out of 10,000 costs its own compile plus its buckets, not a pass
+ * over every route (bench/reload.ts).
+ */
+function buildChanged(routes: Route[], previous: CompiledRouteTable): Built {
+  const old = previous.routes;
+  const n = routes.length;
+  const m = old.length;
+  let p = 0;
+  while (p < n && p < m && routes[p] === old[p]) p++;
+  let s = 0;
+  while (s < n - p && s < m - p && routes[n - 1 - s] === old[m - 1 - s]) s++;
+  const oldEnd = m - s; // old[p, oldEnd) was replaced by routes[p, newEnd)
+  const newEnd = n - s;
+  const shift = n - m;
+
+  // Route objects of the replaced range, for those that only moved.
+  const moved = new Map<Route, CompiledRoute[]>();
+  let size = previous.size;
+  const affected = new Set<string>();
+  for (let i = p; i < oldEnd; i++) {
+    const c = previous.perRoute[i];
+    pushTo(moved, old[i], c);
+    size -= c.matches.length;
+    for (const key of c.hostKeys) affected.add(key);
+  }
+  const middle = new Array<CompiledRoute>(newEnd - p);
+  for (let i = p; i < newEnd; i++) {
+    const again = moved.get(routes[i]);
+    const c = again !== undefined && again.length > 0 ? again.shift()! : compileRoute(routes[i], i);
+    middle[i - p] = c;
+    size += c.matches.length;
+    for (const key of c.hostKeys) affected.add(key);
+  }
+  // Everything above can throw (a route that does not compile); nothing shared is changed before here.
+  const perRoute = new Array<CompiledRoute>(n);
+  for (let i = 0; i < p; i++) perRoute[i] = previous.perRoute[i];
+  for (let i = p; i < newEnd; i++) {
+    perRoute[i] = middle[i - p];
+    setRouteOrder(middle[i - p], i);
+  }
+  for (let i = newEnd; i < n; i++) {
+    const c = previous.perRoute[i - shift];
+    perRoute[i] = c;
+    if (shift !== 0) setRouteOrder(c, i);
+  }
+
+  const buckets = new Map<string, BucketBuild>();
+  for (const [key, b] of previous.buckets) {
+    if (affected.has(key)) continue;
+    // Untouched: same matches in the same order. Owners past the replaced range only move.
+    const last = b.owners.length === 0 ? -1 : b.owners[b.owners.length - 1];
+    if (shift === 0 || last < oldEnd) buckets.set(key, b);
+    else buckets.set(key, { owners: b.owners.map((i) => (i < oldEnd ? i : i + shift)), members: b.members, bucket: b.bucket });
+  }
+  for (const key of affected) {
+    const owners: number[] = [];
+    const before = previous.buckets.get(key);
+    let k = 0;
+    if (before !== undefined) while (k < before.owners.length && before.owners[k] < p) owners.push(before.owners[k++]);
+    for (let i = p; i < newEnd; i++) if (perRoute[i].hostKeys.includes(key)) owners.push(i);
+    if (before !== undefined) {
+      while (k < before.owners.length && before.owners[k] < oldEnd) k++;
+      while (k < before.owners.length) owners.push(before.owners[k++] + shift);
+    }
+    if (owners.length > 0) buckets.set(key, bucketOf(perRoute, owners));
+  }
+  return { perRoute, buckets, size };
+}
+
 /**
  * Routes of one bound port (all listeners on it, hostnames already intersected by the config
- * loader). With `previous` (hot reload) the build is incremental: a Route object that was in
- * `previous` keeps its compiled rules and matches (and its weighted-pick state), and a host
- * bucket whose matches are all unchanged is reused as is, so one changed route costs its own
- * compile plus a rebuild of the buckets of its hostnames. Callers keep Route objects stable
- * across reloads for routes whose content did not change (src/reload/config-delta.ts).
- * `previous` is not modified and keeps serving the requests that captured it.
+ * loader). With `previous` (hot reload) the build is incremental (buildChanged): a Route object
+ * that was in `previous` keeps its compiled rules and matches (and its weighted-pick state), the
+ * routes before and after the changed range are not visited, and only the host buckets of the
+ * changed routes are rebuilt, so one changed route costs its own compile plus a rebuild of the
+ * buckets of its hostnames. Callers keep Route objects stable across reloads for routes whose
+ * content did not change (src/reload/config-delta.ts). `routes` is copied, not kept. `previous`
+ * keeps serving the requests that captured it (its matches' routeOrder is refreshed, which only
+ * breaks ties between copies of one route name; see setRouteOrder).
  */
 export function compileRouteTable(routes: Route[], previous?: RouteTable): RouteTable {
   return new CompiledRouteTable(routes, previous instanceof CompiledRouteTable ? previous : null);

@@ -82,4 +82,54 @@ describe('config delta', () => {
     assert.deepEqual(c.listeners[0].routes.map((x) => x.name), ['one', 'two']);
     assert.deepEqual(Object.keys(c.backends), ['b']);
   });
+
+  it('tracks a chain of edits: the worker gets each config, and ids no longer served are dropped', () => {
+    // Random-ish but reproducible: replace, insert, delete and move routes on two listeners, with
+    // duplicate contents (the same route on both listeners, twice on one), and new objects for
+    // unchanged content (a recompiled file).
+    const enc = createDeltaEncoder();
+    const dec = createDeltaDecoder();
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const pool = Array.from({ length: 12 }, (_, i) => r(`r${i}`, `/${i}`));
+    let lists: Route[][] = [pool.slice(0, 5), [pool[0], pool[5], pool[5]]];
+    const contentOf = (x: Route): string => JSON.stringify(x);
+    for (let step = 0; step < 200; step++) {
+      lists = lists.map((list) => {
+        const out = list.slice();
+        const at = rnd(out.length + 1);
+        switch (rnd(5)) {
+          case 0: out.splice(at, 1, pool[rnd(pool.length)]); break;
+          case 1: out.splice(at, 0, pool[rnd(pool.length)]); break;
+          case 2: if (out.length > 1) out.splice(at, 1 + rnd(2)); break;
+          case 3: out.splice(rnd(out.length + 1), 0, ...out.splice(at, 2)); break;
+          default: if (out.length > 0) out[at % out.length] = structuredClone(out[at % out.length]); // same content, new object
+        }
+        return out;
+      });
+      const config: GatewayConfig = {
+        listeners: lists.map((routes, i) => ({ name: `l${i}`, address: '127.0.0.1', port: 0, protocol: 'HTTP', routes })),
+        backends: { b: { name: 'b', endpoints: [{ address: '127.0.0.1', port: 1 }] } },
+        sources: [],
+        warnings: [],
+      };
+      const pending = enc.diff(config);
+      if (step % 7 === 3) continue; // a rejected reload: never committed nor sent
+      enc.commit(pending);
+      const got = dec.apply(structuredClone(pending.delta));
+      assert.deepEqual(got.listeners.map((l) => l.routes.map(contentOf)), lists.map((l) => l.map(contentOf)), `step ${step}`);
+      assert.equal(enc.size, new Set(lists.flat().map(contentOf)).size, `step ${step}: committed ids = distinct contents served`);
+      // A fresh thread gets the same config from a snapshot.
+      const fresh = createDeltaDecoder().apply(structuredClone(enc.snapshot()));
+      assert.deepEqual(fresh.listeners.map((l) => l.routes.map(contentOf)), lists.map((l) => l.map(contentOf)));
+    }
+  });
+
+  it('a committed diff no longer holds the config\'s routes (a caller may keep it)', () => {
+    const enc = createDeltaEncoder();
+    const p = enc.diff(cfg([r('one', '/1')]));
+    assert.equal(p.next.routes.length, 1);
+    enc.commit(p);
+    assert.equal(p.next.routes.length, 0);
+  });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { GatewayConfig } from '../../src/config/model';
+import { createHash } from 'node:crypto';
 import { canonicalJson, configHash } from '../../src/reload/config-hash';
 
 function cfg(prefix: string, line: number, keyOrder: 'ab' | 'ba'): GatewayConfig {
@@ -28,5 +29,19 @@ describe('config hash', () => {
     assert.match(h, /^[0-9a-f]{64}$/);
     assert.equal(configHash(cfg('/a', 7, 'ba')), h);
     assert.notEqual(configHash(cfg('/b', 1, 'ab')), h);
+  });
+
+  it('is the sha256 of the canonical JSON with routes and backends replaced by their digests', () => {
+    const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
+    const two = cfg('/a', 1, 'ab');
+    two.listeners.push({ ...two.listeners[0], name: 'api', hostname: 'x.example.com', routes: [...two.listeners[0].routes, ...cfg('/b', 2, 'ba').listeners[0].routes] });
+    two.listeners.push({ ...two.listeners[0], name: 'none', routes: [] });
+    for (const c of [cfg('/a', 1, 'ab'), two]) {
+      const plain = {
+        listeners: c.listeners.map((l) => ({ ...l, routes: l.routes.map((r) => sha(canonicalJson(r))) })),
+        backends: Object.fromEntries(Object.entries(c.backends).map(([n, b]) => [n, sha(canonicalJson(b))])),
+      };
+      assert.equal(configHash(c), sha(canonicalJson(plain)));
+    }
   });
 });

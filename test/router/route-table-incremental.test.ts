@@ -94,4 +94,63 @@ describe('route table: incremental build', () => {
     assert.equal(t2.size, 2);
     assert.equal(t2.match('h', 'GET', '/x', '', [])?.label, 'ns/dup/rule0');
   });
+
+  /** A chain of reloads, each an edit in place (replace, insert, delete, move a block), as hot reload makes them. */
+  const editArb = fc.record({
+    kind: fc.constantFrom('replace', 'insert', 'delete', 'move', 'same'),
+    at: fc.nat(),
+    len: fc.integer({ min: 1, max: 3 }),
+    to: fc.nat(),
+    routes: fc.array(routeArb, { minLength: 1, maxLength: 3 }),
+  });
+  function edit(list: Route[], e: { kind: string; at: number; len: number; to: number; routes: Route[] }): Route[] {
+    const out = list.slice();
+    const at = out.length === 0 ? 0 : e.at % (out.length + 1);
+    if (e.kind === 'replace') out.splice(at, e.len, ...e.routes);
+    else if (e.kind === 'insert') out.splice(at, 0, ...e.routes);
+    else if (e.kind === 'delete') out.splice(at, e.len);
+    else if (e.kind === 'move') {
+      const block = out.splice(at, e.len);
+      out.splice(e.to % (out.length + 1), 0, ...block);
+    }
+    return out;
+  }
+
+  it('routes as a fresh build does after a chain of in-place edits', () => {
+    fc.assert(
+      fc.property(fc.array(routeArb, { minLength: 1, maxLength: 10 }), fc.array(editArb, { minLength: 1, maxLength: 6 }), fc.array(requestArb, { minLength: 1, maxLength: 12 }), (start, edits, requests) => {
+        let routes = start;
+        let table = compileRouteTable(routes);
+        for (const e of edits) {
+          routes = edit(routes, e);
+          const before = table;
+          table = compileRouteTable(routes, before);
+          const fresh = compileRouteTable(routes);
+          const ref = createLinearRouteTable(routes);
+          assert.equal(table.size, fresh.size);
+          for (const r of requests) {
+            const got = table.match(r.host, r.method, r.path, '', [])?.label ?? null;
+            assert.equal(got, ref.match(r.host, r.method, r.path, '', [])?.label ?? null, `${e.kind} ${JSON.stringify(r)}`);
+            assert.equal(got, fresh.match(r.host, r.method, r.path, '', [])?.label ?? null, `${e.kind} ${JSON.stringify(r)}`);
+          }
+        }
+      }),
+      { numRuns: 300, seed: 0x4e10ae },
+    );
+  });
+
+  it('keeps the compiled rules of routes after an inserted one, and never moves a route onto another\'s state', () => {
+    const a = route('ns/a', ['a.example.com'], [{ type: 'PathPrefix', value: '/a' }]);
+    const b = route('ns/b', ['b.example.com'], [{ type: 'PathPrefix', value: '/b' }]);
+    const c = route('ns/c', ['a.example.com'], [{ type: 'Exact', value: '/c' }]);
+    const t1 = compileRouteTable([a, b]);
+    const t2 = compileRouteTable([c, a, b], t1);
+    assert.equal(t2.match('a.example.com', 'GET', '/a/x', '', []), t1.match('a.example.com', 'GET', '/a/x', '', []), 'a after the insertion keeps its rule');
+    assert.equal(t2.match('b.example.com', 'GET', '/b', '', []), t1.match('b.example.com', 'GET', '/b', '', []), 'b in an untouched bucket keeps its rule');
+    assert.equal(t2.match('a.example.com', 'GET', '/c', '', [])?.label, 'ns/c/rule0');
+    const t3 = compileRouteTable([a, b], t2);
+    assert.equal(t3.match('a.example.com', 'GET', '/c', '', []), null);
+    assert.equal(t3.match('a.example.com', 'GET', '/a', '', []), t1.match('a.example.com', 'GET', '/a', '', []));
+    assert.equal(t3.size, 2);
+  });
 });
