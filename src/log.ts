@@ -53,7 +53,6 @@ export function createAccessLog(settings: Settings): AccessLog {
   if (mode === 'off') return { enabled: false, write() {}, flush() {} };
   // Async destination with a 4 KiB buffer: a write per line would cost a syscall per request.
   const dest = pino.destination({ dest: mode === 'on' ? 1 : mode, sync: false, minLength: 4096, mkdir: true });
-  const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, dest);
   // A quiet gateway still gets its lines out within a second.
   setInterval(() => {
     try {
@@ -65,7 +64,7 @@ export function createAccessLog(settings: Settings): AccessLog {
   return {
     enabled: true,
     write(rec) {
-      logger.info(rec);
+      dest.write(accessLine(rec));
     },
     flush() {
       try {
@@ -75,4 +74,39 @@ export function createAccessLog(settings: Settings): AccessLog {
       }
     },
   };
+}
+
+/** The ISO time of the last line, reused while the millisecond is the same. */
+let lastMs = 0;
+let lastIso = '';
+
+/**
+ * One access-log line, the JSON pino would write for `logger.info(rec)` with an ISO `time`
+ * (same keys, same order: level, time, then the record's fields). Hand-written because it runs on
+ * every request: bench/micro/access-log.ts measures ~0.5 µs per line against ~1.5 µs for pino's
+ * logger.info on the same record. Strings go through JSON.stringify (escaping); numbers as they are.
+ */
+export function accessLine(rec: AccessRecord): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  let line =
+    '{"level":30,"time":"' + lastIso +
+    '","method":' + JSON.stringify(rec.method) +
+    ',"path":' + JSON.stringify(rec.path) +
+    ',"route":' + JSON.stringify(rec.route) +
+    ',"endpoint":' + JSON.stringify(rec.endpoint) +
+    ',"status":' + rec.status +
+    ',"bytes":' + rec.bytes +
+    ',"bytes_in":' + rec.bytes_in +
+    ',"duration_ms":' + rec.duration_ms +
+    ',"upstream_ms":' + rec.upstream_ms;
+  if (rec.attempts !== undefined) line += ',"attempts":' + rec.attempts;
+  line += ',"client":' + JSON.stringify(rec.client);
+  if (rec.error !== undefined) line += ',"error":' + JSON.stringify(rec.error);
+  if (rec.reason !== undefined) line += ',"reason":' + JSON.stringify(rec.reason);
+  if (rec.flags !== undefined) line += ',"flags":' + JSON.stringify(rec.flags);
+  return line + '}\n';
 }
