@@ -51,8 +51,12 @@ export interface AccessLog {
 export function createAccessLog(settings: Settings): AccessLog {
   const mode = settings.accessLog;
   if (mode === 'off') return { enabled: false, write() {}, flush() {} };
-  // Async destination with a 4 KiB buffer: a write per line would cost a syscall per request.
-  const dest = pino.destination({ dest: mode === 'on' ? 1 : mode, sync: false, minLength: 4096, mkdir: true });
+  // A 4 KiB buffer: a write per line would cost a syscall per request. To a file the buffer is
+  // written synchronously: an async fs.write hands every 4 KiB to the libuv threadpool, which cost
+  // more than the write itself (wrk -c50, 1 thread, log to a file: 0.77× of the log-off req/s
+  // async, 0.87–0.92× sync). Stdout stays async, so a slow reader of a pipe cannot stall requests.
+  const toFile = mode !== 'on';
+  const dest = pino.destination({ dest: toFile ? mode : 1, sync: toFile, minLength: 4096, mkdir: true });
   // A quiet gateway still gets its lines out within a second.
   setInterval(() => {
     try {
