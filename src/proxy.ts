@@ -7,7 +7,7 @@ import type { Backend, BackendRef, Endpoint, GatewayConfig } from './config/mode
 import type { Settings } from './env';
 import { ERR, type ErrorSpec } from './errors';
 import type { Downstream, IncomingHead } from './http/downstream';
-import { buildUpstreamHead, filterResponseHeaders, filterUpgradeHeaders, type TrustedProxies } from './http/forwarding';
+import { buildUpstreamHead, filterResponseHeaders, filterUpgradeHeaders, findHeader, type TrustedProxies } from './http/forwarding';
 import { checkRequestHead, newRequestFraming, type RequestFraming } from './http/request-head';
 import type { UpgradeDownstream } from './frontend/types';
 import type { AccessLog, AccessRecord } from './log';
@@ -492,7 +492,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     }
     this.endAttempt(status, false, true);
     if ((status === 429 || status === 503) && this.backend !== null) {
-      const ra = findRetryAfter(headers);
+      const ra = findHeader(headers, 'retry-after');
       if (ra !== undefined) this.backend.health.onRetryAfter(this.ep, status, ra);
     }
     if (this.attempts !== null && this.retryStatus(status)) return;
@@ -793,12 +793,6 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     if (this.flags.length !== 0) rec.flags = this.flags;
     log.write(rec);
   }
-}
-
-/** The Retry-After value of an upstream response head (flat [name, value] list, names lower-case). */
-function findRetryAfter(headers: string[]): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'retry-after') return headers[i + 1];
-  return undefined;
 }
 
 /** RFC 9110 §9.2.2: the safe methods plus PUT and DELETE. */

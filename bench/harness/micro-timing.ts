@@ -42,3 +42,15 @@ export function stopGcCount(): void {
 }
 
 export const settle = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, 50));
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+/** `--quick` is what bench/harness/micro.ts passes for a short run. */
+export const QUICK = process.argv.includes('--quick');
+/** Measured rounds (`--rounds`): 9, quick 5. */
+export const ROUNDS = arg('--rounds', QUICK ? 5 : 9);
+/** Target length of one round, ms (`--round-ms`): 150, quick 40. */
+export const ROUND_MS = arg('--round-ms', QUICK ? 40 : 150);

@@ -2,11 +2,8 @@
 // record and timestamp format, both writing to a sink that only counts bytes. Median of rounds.
 import pino from 'pino';
 import { accessLine, type AccessRecord } from '../../src/log';
-import { calibrateOps, median } from '../harness/micro-timing';
+import { calibrateOps, median, ROUND_MS, ROUNDS } from '../harness/micro-timing';
 
-const QUICK = process.argv.includes('--quick');
-const ROUNDS = QUICK ? 5 : 9;
-const ROUND_MS = QUICK ? 40 : 150;
 
 let bytes = 0;
 const sink = { write: (s: string): void => void (bytes += s.length) };

@@ -10,7 +10,7 @@
 //
 //   npx tsc -p . && node dist/bench/micro/balancer.js [--quick] [--rounds 9] [--round-ms 150] [--only LeastRequest]
 
-import { calibrateOps, gcCount, median, settle, stopGcCount } from '../harness/micro-timing';
+import { calibrateOps, gcCount, median, settle, stopGcCount, ROUND_MS, ROUNDS } from '../harness/micro-timing';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -22,14 +22,6 @@ import type { KeyInput } from '../../src/policy/key';
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
-/** `--quick` is what bench/harness/micro.ts passes for a short run. */
-const QUICK = process.argv.includes('--quick');
-const ROUNDS = arg('--rounds', QUICK ? 5 : 9);
-const ROUND_MS = arg('--round-ms', QUICK ? 40 : 150);
 const N = 10;
 const THREADS = 4;
 

@@ -6,11 +6,8 @@ import { buildUpstreamHead, filterResponseHeaders, TrustedProxies } from '../../
 import type { IncomingHead } from '../../src/http/downstream';
 import { checkRequestHead, newRequestFraming } from '../../src/http/request-head';
 import { readSettings } from '../../src/env';
-import { calibrateOps, median } from '../harness/micro-timing';
+import { calibrateOps, median, ROUND_MS, ROUNDS } from '../harness/micro-timing';
 
-const QUICK = process.argv.includes('--quick');
-const ROUNDS = QUICK ? 5 : 9;
-const ROUND_MS = QUICK ? 40 : 150;
 
 const head: IncomingHead = {
   method: 'GET',

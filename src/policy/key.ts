@@ -3,6 +3,7 @@
 import type { PolicyKey } from '../config/model';
 import type { IncomingHead } from '../http/downstream';
 import { findHeader, type TrustedProxies } from '../http/forwarding';
+import { queryValueStart } from '../router/compiled-match';
 
 /** What a key can be read from: one request after routing. */
 export interface KeyInput {
@@ -66,21 +67,13 @@ function compilePart(part: PolicyKey): KeyReader {
   }
 }
 
-/** The first value of `name` in a raw query string (no '?'), undecoded; '' for `name` or `name=`. */
+/** The first value of `name` in a raw query string (no '?'), undecoded; '' for `name` or `name=`
+ *  (the router's HTTPQueryParamMatch scan, src/router/compiled-match.ts). */
 export function queryValue(query: string, name: string): string | null {
-  if (query.length === 0) return null;
-  let start = 0;
-  while (start <= query.length) {
-    let end = query.indexOf('&', start);
-    if (end < 0) end = query.length;
-    const eq = query.indexOf('=', start);
-    const nameEnd = eq >= 0 && eq < end ? eq : end;
-    if (nameEnd - start === name.length && query.startsWith(name, start)) {
-      return nameEnd === end ? '' : query.slice(nameEnd + 1, end);
-    }
-    start = end + 1;
-  }
-  return null;
+  const start = queryValueStart(query, name);
+  if (start < 0) return null;
+  const end = query.indexOf('&', start);
+  return query.slice(start, end < 0 ? query.length : end);
 }
 
 /** A cookie's value from a Cookie header (RFC 6265 §4.2.1: `name=value; name2=value2`). */

@@ -47,7 +47,8 @@ function sab(bytes: number): SharedArrayBuffer | undefined {
 
 export function createSharedRegistry(threads: number, hasRedis: boolean): SharedRegistry {
   let backends = new Map<string, { key: string; shared: BackendShared }>();
-  let concurrency = new Map<string, SharedArrayBuffer>();
+  /** Request-level buffers by id: concurrency limits and rule retry budgets. */
+  let byId = new Map<string, SharedArrayBuffer>();
 
   const forBackend = (b: Backend): BackendShared => {
     const key = backendKey(b);
@@ -89,21 +90,21 @@ export function createSharedRegistry(threads: number, hasRedis: boolean): Shared
             const budget = rule.retry?.budget;
             if (budget !== undefined) {
               const id = ruleBudgetId(r.name, ri, budget);
-              out[id] ??= concurrency.get(id) ?? new SharedArrayBuffer(retryBudgetSharedBytes());
+              out[id] ??= byId.get(id) ?? new SharedArrayBuffer(retryBudgetSharedBytes());
             }
             const p = rule.policy;
             if (p === undefined) continue;
             checkRequestPolicy(p, `route ${r.name}`);
             if (p.concurrency !== undefined) {
               const id = policyConcurrencyId(p.concurrency);
-              out[id] ??= concurrency.get(id) ?? new SharedArrayBuffer(concurrencySharedBytes(p.concurrency, threads));
+              out[id] ??= byId.get(id) ?? new SharedArrayBuffer(concurrencySharedBytes(p.concurrency, threads));
             }
           }
         }
       }
       // Kept until commit so a rejected reload does not lose the applied config's buffers.
       for (const [name, v] of pending) if (!backends.has(name)) backends.set(name, v);
-      for (const [id, buf] of Object.entries(out)) if (!concurrency.has(id)) concurrency.set(id, buf);
+      for (const [id, buf] of Object.entries(out)) if (!byId.has(id)) byId.set(id, buf);
       return out;
     },
     commit(config) {
@@ -116,11 +117,11 @@ export function createSharedRegistry(threads: number, hasRedis: boolean): Shared
         if (rule.policy?.concurrency !== undefined) ids.push(policyConcurrencyId(rule.policy.concurrency));
         if (rule.retry?.budget !== undefined) ids.push(ruleBudgetId(r.name, ri, rule.retry.budget));
         for (const id of ids) {
-          const buf = concurrency.get(id);
+          const buf = byId.get(id);
           if (buf !== undefined) keepC.set(id, buf);
         }
       });
-      concurrency = keepC;
+      byId = keepC;
     },
   };
 }

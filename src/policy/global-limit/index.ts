@@ -70,21 +70,21 @@ export interface GlobalBackendOptions {
   instances?: number;
   /** Worker threads of this instance, each leasing for itself; default 1. */
   threads?: number;
-  /** Lease = L / (divisor × instances × threads), GATEMESH_REDIS_LEASE_DIVISOR; default 10. */
+  /** Lease = L / (divisor × instances × threads), factory option (no environment variable); default 10. */
   leaseDivisor?: number;
   /** Largest lease, tokens (GATEMESH_REDIS_LEASE_MAX); default 1000. */
   leaseMax?: number;
-  /** Lease lifetime, ms (GATEMESH_REDIS_LEASE_TTL); default 1000, capped at the limit's period. */
+  /** Lease lifetime, ms (GATEMESH_REDIS_LEASE_TTL_MS); default 1000, capped at the limit's period. */
   leaseTtlMs?: number;
-  /** Redis command timeout, ms (GATEMESH_REDIS_TIMEOUT); default 250. A timeout counts as an outage. */
+  /** Redis command timeout, ms (GATEMESH_REDIS_TIMEOUT_MS); default 250. A timeout counts as an outage. */
   commandTimeoutMs?: number;
   /** TCP connect + ready check timeout, ms; default 1000. */
   connectTimeoutMs?: number;
-  /** Reconnect backoff cap, ms (GATEMESH_REDIS_RECONNECT_MAX); backoff 50 ms × attempt up to it; default 2000. */
+  /** Reconnect backoff cap, ms (factory option); backoff 50 ms × attempt up to it; default 2000. */
   reconnectMaxMs?: number;
-  /** Keys tracked per thread (GATEMESH_REDIS_MAX_KEYS); past it the oldest is evicted; default 100000. */
+  /** Keys tracked per thread (factory option); past it the oldest is evicted; default 100000. */
   maxKeys?: number;
-  /** Redis key prefix (GATEMESH_REDIS_PREFIX); default "gatemesh:rl:". */
+  /** Redis key prefix (factory option); default "gatemesh:rl:". */
   keyPrefix?: string;
 }
 
