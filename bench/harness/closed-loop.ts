@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { addFailure, type Failures } from './failures';
 import { createHistogram, recordUs, type Histogram } from './stats';
 
 export interface LoadRequest {
@@ -27,6 +28,8 @@ export interface ClosedLoopResult {
   total: number;
   non2xx: number;
   errors: number;
+  /** non2xx and errors by kind ("status 400", "socket ECONNRESET", "read errors (wrk)"); empty when none. */
+  failures: Failures;
   /** Closed-loop latency (saturated), for the record; the gate uses the open-loop figure. */
   histogram: Histogram | null;
   /** wrk's own latency summary line, kept raw. */
@@ -37,12 +40,16 @@ interface AutocannonResult {
   duration: number;
   '2xx': number;
   non2xx: number;
+  /** Includes `timeouts` (autocannon counts a timeout as both). */
   errors: number;
   timeouts: number;
+  statusCodeStats?: Record<string, { count: number }>;
 }
-type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, res: AutocannonResult) => void) => {
+interface AutocannonInstance {
   on(ev: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void;
-};
+  on(ev: 'reqError', fn: (err: Error & { code?: string }) => void): void;
+}
+type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, res: AutocannonResult) => void) => AutocannonInstance;
 // autocannon ships no types; this is the slice we use.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const autocannon = require('autocannon') as Autocannon;
@@ -50,6 +57,7 @@ const autocannon = require('autocannon') as Autocannon;
 export function runAutocannon(o: ClosedLoopOptions): Promise<ClosedLoopResult> {
   return new Promise((resolve, reject) => {
     const histogram = createHistogram();
+    const failures: Failures = {};
     const r = o.request;
     const instance = autocannon(
       {
@@ -65,17 +73,22 @@ export function runAutocannon(o: ClosedLoopOptions): Promise<ClosedLoopResult> {
       (err, res) => {
         if (err) return reject(err);
         const seconds = res.duration || o.durationMs / 1000;
+        for (const [code, st] of Object.entries(res.statusCodeStats ?? {})) if (!/^2/.test(code)) addFailure(failures, `status ${code}`, st.count);
+        if (res.statusCodeStats === undefined) addFailure(failures, 'non-2xx', res.non2xx);
         resolve({
           tool: 'autocannon',
           rps: res['2xx'] / seconds,
           total: res['2xx'] + res.non2xx,
           non2xx: res.non2xx,
-          errors: res.errors + res.timeouts,
+          errors: res.errors,
+          failures,
           histogram,
         });
       },
     );
     instance.on('response', (_c, _s, _b, ms) => recordUs(histogram, ms * 1000));
+    // Timeouts arrive here too, as "request timed out" without a code.
+    instance.on('reqError', (e) => addFailure(failures, e.code ? `socket ${e.code}` : e.message));
   });
 }
 
@@ -110,24 +123,46 @@ export function runWrk(o: ClosedLoopOptions, tmpDir: string, prefix: string[], t
     child.stderr.on('data', (d) => (out += d));
     child.on('error', reject);
     child.on('close', (code) => {
-      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-      if (code !== 0 || !rps) return reject(new Error(`wrk failed (exit ${code}): ${out.slice(-400)}`));
-      const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const errors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
-      const seconds = Math.max(1, Math.round(o.durationMs / 1000));
-      // wrk counts non-2xx in Requests/sec; subtract them so both tools report 2xx/s.
-      resolve({
-        tool: 'wrk',
-        rps: Number(rps[1]) - non2xx / seconds,
-        total,
-        non2xx,
-        errors,
-        histogram: null,
-        // The latency summary always; the whole output when something went wrong, to see what.
-        raw: non2xx + errors > 0 ? out : (/Latency Distribution[\s\S]*?99%[^\n]*/.exec(out)?.[0] ?? '').replace(/\s+/g, ' '),
-      });
+      const parsed = parseWrkOutput(out, Math.max(1, Math.round(o.durationMs / 1000)));
+      if (code !== 0 || !parsed) return reject(new Error(`wrk failed (exit ${code}): ${out.slice(-400)}`));
+      resolve(parsed);
     });
   });
+}
+
+const WRK_SOCKET_KINDS = ['connect errors (wrk)', 'read errors (wrk)', 'write errors (wrk)', 'timeouts (wrk)'];
+
+/**
+ * wrk's summary → 2xx/s and failures by kind, or null when there is no summary. wrk counts a response with status
+ * > 399 as "Non-2xx or 3xx" (src/wrk.c response_complete) without saying which status, and a socket error by the
+ * syscall that failed; a read error is also what it reports when the server closes a connection it still meant to use.
+ */
+export function parseWrkOutput(out: string, seconds: number): ClosedLoopResult | null {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  if (!rps) return null;
+  const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const failures: Failures = {};
+  addFailure(failures, 'status ≥ 400 (wrk)', non2xx);
+  let errors = 0;
+  if (sock) {
+    for (let i = 0; i < WRK_SOCKET_KINDS.length; i++) {
+      const n = Number(sock[i + 1]);
+      errors += n;
+      addFailure(failures, WRK_SOCKET_KINDS[i], n);
+    }
+  }
+  // wrk counts non-2xx in Requests/sec; subtract them so both tools report 2xx/s.
+  return {
+    tool: 'wrk',
+    rps: Number(rps[1]) - non2xx / seconds,
+    total,
+    non2xx,
+    errors,
+    failures,
+    histogram: null,
+    // The latency summary always; the whole output when something went wrong, to see what.
+    raw: non2xx + errors > 0 ? out : (/Latency Distribution[\s\S]*?99%[^\n]*/.exec(out)?.[0] ?? '').replace(/\s+/g, ' '),
+  };
 }

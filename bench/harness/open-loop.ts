@@ -7,6 +7,7 @@
 // request's due time is the tick that released it, so the generator's own timer lag is not charged to the proxy.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { addFailure, type Failures } from './failures';
 import { createResponseReader } from './response-reader';
 import { createHistogram, recordUs, type Histogram } from './stats';
 
@@ -33,6 +34,9 @@ export interface OpenLoopResult {
   /** Socket errors, framing errors and requests still unanswered 2 s after the window (recorded at their age). */
   errors: number;
   non2xx: number;
+  /** The measured errors and non-2xx answers by kind: "status 400", "socket ECONNRESET", "closed before the
+   * response", "bad response framing", "unanswered 2 s after the run". Empty when none. */
+  failures: Failures;
   /** Completed per second over the measured window. */
   achievedRate: number;
 }
@@ -59,6 +63,7 @@ export function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     let completed = 0;
     let errors = 0;
     let non2xx = 0;
+    const failures: Failures = {};
     let stopping = false;
     let finished = false;
     const start = performance.now();
@@ -73,7 +78,10 @@ export function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
         if (c.measured) {
           recordUs(histogram, (now - c.due) * 1000);
           completed++;
-          if (status < 200 || status >= 300) non2xx++;
+          if (status < 200 || status >= 300) {
+            non2xx++;
+            addFailure(failures, `status ${status}`);
+          }
         }
         c.due = -1;
         if (o.newConnectionPerRequest) {
@@ -86,19 +94,22 @@ export function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
         try {
           reader.push(d);
         } catch {
-          fail(c);
+          fail(c, 'bad response framing');
         }
       });
-      s.on('error', () => fail(c));
+      s.on('error', (e: Error & { code?: string }) => fail(c, `socket ${e.code ?? e.message}`));
       s.on('close', () => {
-        if (c.socket === s && c.due >= 0) fail(c);
+        if (c.socket === s && c.due >= 0) fail(c, 'closed before the response');
         else if (c.socket === s) c.socket = null;
       });
     }
 
-    function fail(c: Conn): void {
+    function fail(c: Conn, kind: string): void {
       const busy = c.due >= 0; // an idle keep-alive connection closing is not an error
-      if (c.measured && busy) errors++;
+      if (c.measured && busy) {
+        errors++;
+        addFailure(failures, kind);
+      }
       c.socket?.destroy();
       c.socket = null;
       c.due = -1;
@@ -155,6 +166,7 @@ export function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
         if (c.due >= 0 && c.measured) {
           recordUs(histogram, (now - c.due) * 1000);
           errors++;
+          addFailure(failures, 'unanswered 2 s after the run');
         }
       }
       done();
@@ -164,7 +176,7 @@ export function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
       if (finished) return;
       finished = true;
       for (const c of conns) c.socket?.destroy();
-      resolve({ histogram, sent, completed, errors, non2xx, achievedRate: (completed * 1000) / o.durationMs });
+      resolve({ histogram, sent, completed, errors, non2xx, failures, achievedRate: (completed * 1000) / o.durationMs });
     }
 
     for (let i = 0; i < o.connections; i++) {

@@ -1,5 +1,6 @@
 // The terminal table: per scenario, each proxy's throughput and open-loop latency, as absolute figures and as ratios
 // against nginx and against direct (the ceiling), measured in the same run.
+import { describeFailures, failureTotal, mergeFailures, type Failures } from './failures';
 import type { BenchResults, ProxyScenarioResult, ScenarioResult } from './results';
 
 /** Throughput ratio against `ref`: > 1 is faster. Latency ratio: > 1 is slower. */
@@ -26,10 +27,31 @@ export function gateRateIndex(sc: ScenarioResult): number {
   return i >= 0 ? i : sc.rates.length >> 1;
 }
 
-function troubled(p: ProxyScenarioResult): boolean {
-  const tp = p.throughput.runs.some((r) => r.errors + r.non2xx > 0);
-  const lat = p.latency.some((l) => l.runs.some((r) => r.errors + r.non2xx > 0 || r.completed < r.sent * 0.99));
-  return tp || lat;
+/** Failures by kind over every run of one figure; runs from before the breakdown count as "failed (no detail)". */
+function figureFailures(runs: readonly { errors: number; non2xx: number; failures?: Failures }[]): Failures {
+  const f = mergeFailures(runs.map((r) => r.failures));
+  const missing = runs.reduce((n, r) => n + (r.failures ? 0 : r.errors + r.non2xx), 0);
+  if (missing > 0) f['failed (no detail)'] = missing;
+  return f;
+}
+
+/**
+ * What the `!` after a proxy's name stands for, one clause per figure that had failures, e.g.
+ * "throughput (wrk, 3 runs): 67,785 read errors (wrk), 67,785 status ≥ 400 (wrk)"; [] when every run was clean.
+ */
+export function troubleDetails(sc: ScenarioResult, p: ProxyScenarioResult): string[] {
+  const out: string[] = [];
+  const runs = (n: number): string => `${n} run${n === 1 ? '' : 's'}`;
+  const tp = figureFailures(p.throughput.runs);
+  if (failureTotal(tp) > 0) out.push(`throughput (${sc.throughputTool}, ${runs(p.throughput.runs.length)}): ${describeFailures(tp)}`);
+  p.latency.forEach((l, i) => {
+    const f = figureFailures(l.runs);
+    // Requests neither answered nor failed (older results counted unanswered ones nowhere else).
+    const lost = l.runs.reduce((n, r) => n + Math.max(0, r.sent - r.completed - r.errors), 0);
+    if (lost > 0 && l.runs.some((r) => r.completed < r.sent * 0.99)) f['unanswered'] = (f['unanswered'] ?? 0) + lost;
+    if (failureTotal(f) > 0) out.push(`latency @${sc.rates[i]?.pct ?? '?'}% (${runs(l.runs.length)}): ${describeFailures(f)}`);
+  });
+  return out;
 }
 
 export function scenarioTable(sc: ScenarioResult): string {
@@ -64,7 +86,7 @@ export function scenarioTable(sc: ScenarioResult): string {
   for (const nm of names) {
     const p = sc.proxies[nm];
     const l = p.latency[gi]?.median;
-    const bad = troubled(p);
+    const bad = troubleDetails(sc, p).length > 0;
     anyTrouble ||= bad;
     out.push(
       '  ' +
@@ -79,7 +101,10 @@ export function scenarioTable(sc: ScenarioResult): string {
         others.map((r) => pad(p.latency[r.i] ? ms(p.latency[r.i].median.p99) : '–', 10)).join(''),
     );
   }
-  if (anyTrouble) out.push('  ! some requests failed, got a non-2xx answer, or were still unanswered at the end of a run (see the JSON)');
+  if (anyTrouble) {
+    out.push('  ! failed requests, non-2xx answers or requests unanswered at the end of a run, by kind, summed over the runs:');
+    for (const nm of names) for (const d of troubleDetails(sc, sc.proxies[nm])) out.push(`    ${nm}: ${d}`);
+  }
   for (const nm of names) if (sc.proxies[nm].note) out.push(`  ${nm}: ${sc.proxies[nm].note}`);
   for (const [nm, why] of Object.entries(sc.failed)) out.push(`  ${nm}: did not run: ${why}`);
   return out.join('\n');

@@ -1,4 +1,5 @@
 // The shape of bench/results/<timestamp>.json: every raw number of a run, plus the machine it ran on.
+import type { Failures } from './failures';
 import type { Percentiles } from './stats';
 
 export interface Machine {
@@ -23,6 +24,8 @@ export interface ThroughputRun {
   rps: number;
   non2xx: number;
   errors: number;
+  /** non2xx and errors by kind → count (absent in results written before it existed, and when nothing failed). */
+  failures?: Failures;
   /** Closed-loop latency, when autocannon measured it. */
   percentiles?: Percentiles;
   wrkLatency?: string;
@@ -34,12 +37,15 @@ export interface LatencyRun {
   completed: number;
   errors: number;
   non2xx: number;
+  /** errors and non2xx by kind → count (absent in older results, and when nothing failed). */
+  failures?: Failures;
   achievedRate: number;
   /** hdr-histogram-js compressed base64, µs. */
   histogram: string;
 }
 
 export interface ProxyScenarioResult {
+  /** Set-up facts and correctness warnings for this proxy in this scenario, '; '-separated. */
   note: string;
   throughput: { median: number; runs: ThroughputRun[] };
   /** One entry per rate, in the order of `ScenarioResult.rates`. */

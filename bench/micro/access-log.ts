@@ -1,13 +1,27 @@
-// Access-log line cost (src/log.ts accessLine) against its peer, pino's logger.info with the same
-// record and timestamp format, both writing to a sink that only counts bytes. Median of rounds.
+// Access-log cost per request line (src/log.ts) against its peer, pino. Two pairs, median of
+// alternating rounds:
+//  - line only: accessLine() against pino's logger.info on the same record, both into a sink that
+//    only counts bytes (the formatting alone);
+//  - line + file: createAccessLog() to a file against pino's logger.info to a pino.destination on a
+//    file (sync, 4 KiB minLength, what a pino user would configure), the whole per-request cost.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
-import { accessLine, type AccessRecord } from '../../src/log';
+import { accessLine, createAccessLog, type AccessRecord } from '../../src/log';
+import type { Settings } from '../../src/env';
 import { calibrateOps, median, ROUND_MS, ROUNDS } from '../harness/micro-timing';
 
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatemesh-access-log-'));
 
 let bytes = 0;
 const sink = { write: (s: string): void => void (bytes += s.length) };
 const logger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, sink);
+const pinoFile = pino.destination({ dest: path.join(dir, 'pino.log'), sync: true, minLength: 4096 });
+const fileLogger = pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pinoFile);
+const ours = createAccessLog({ accessLog: path.join(dir, 'gatemesh.log') } as Settings);
+
+const durations = Array.from({ length: 1024 }, (_, i) => (i * 7.31) % 3);
 
 function record(i: number): AccessRecord {
   return {
@@ -18,38 +32,46 @@ function record(i: number): AccessRecord {
     status: 200,
     bytes: 100,
     bytes_in: 0,
-    duration_ms: (i % 997) / 1000,
-    upstream_ms: 0.123,
+    duration_ms: durations[i & 1023],
+    upstream_ms: durations[(i + 1) & 1023],
     attempts: 1,
     client: '127.0.0.1',
   };
 }
 
-function runPino(ops: number): number {
+function timed(ops: number, one: (i: number) => void): number {
   const t = process.hrtime.bigint();
-  for (let i = 0; i < ops; i++) logger.info(record(i));
+  for (let i = 0; i < ops; i++) one(i);
   return Number(process.hrtime.bigint() - t) / ops;
 }
 
-function runLine(ops: number): number {
-  const t = process.hrtime.bigint();
-  for (let i = 0; i < ops; i++) sink.write(accessLine(record(i)));
-  return Number(process.hrtime.bigint() - t) / ops;
-}
+const runs: { name: string; run: (ops: number) => number }[] = [
+  { name: 'line: pino logger.info (peer)', run: (ops) => timed(ops, (i) => logger.info(record(i))) },
+  { name: 'line: gatemesh accessLine', run: (ops) => timed(ops, (i) => sink.write(accessLine(record(i)))) },
+  { name: 'file: pino to a file (peer)', run: (ops) => timed(ops, (i) => fileLogger.info(record(i))) },
+  { name: 'file: gatemesh access log', run: (ops) => timed(ops, (i) => ours.write(record(i))) },
+];
 
-const opsPino = calibrateOps(runPino, ROUND_MS, 1000);
-const opsLine = calibrateOps(runLine, ROUND_MS, 1000);
-const a: number[] = [];
-const b: number[] = [];
-for (let r = 0; r < ROUNDS; r++) {
-  a.push(runPino(opsPino));
-  b.push(runLine(opsLine));
+const ops = runs.map((r) => calibrateOps(r.run, ROUND_MS, 1000));
+const ns: number[][] = runs.map(() => []);
+for (let round = 0; round < ROUNDS; round++) {
+  for (let j = 0; j < runs.length; j++) {
+    ns[j].push(runs[j].run(ops[j]));
+    // Start each file round from an empty file, so a growing file is no one's handicap.
+    if (j >= 2) {
+      ours.flush();
+      pinoFile.flushSync();
+      fs.truncateSync(path.join(dir, j === 2 ? 'pino.log' : 'gatemesh.log'));
+    }
+  }
 }
-const p = median(a);
-const l = median(b);
+const med = ns.map(median);
 console.log(`access-log: node ${process.version}, ${ROUNDS} alternating rounds of ~${ROUND_MS} ms, median ns per line`);
-console.log('| writer                         | ns/line | vs pino |');
-console.log('|--------------------------------|---------|---------|');
-console.log(`| pino logger.info (peer)        | ${p.toFixed(0).padStart(7)} | 1.00x   |`);
-console.log(`| gatemesh accessLine            | ${l.toFixed(0).padStart(7)} | ${(p / l).toFixed(2)}x   |`);
+console.log('| writer                          | ns/line | vs peer |');
+console.log('|---------------------------------|---------|---------|');
+for (let j = 0; j < runs.length; j++) {
+  const peer = med[j - (j % 2)];
+  console.log(`| ${runs[j].name.padEnd(31)} | ${med[j].toFixed(0).padStart(7)} | ${(peer / med[j]).toFixed(2)}x   |`);
+}
 if (bytes === 0) console.log('(nothing written)');
+fs.rmSync(dir, { recursive: true, force: true });

@@ -65,25 +65,43 @@ class CompiledRequestPolicy implements RequestPolicyRuntime {
     if (rl !== null) {
       const v = rl.check(stream, this.rlResults);
       if (v !== RateLimitVerdict.Allowed) return this.rateLimitRefusal(v);
-      const p = this.rlPolicy!;
       for (let i = 0; i < this.rlResults.length; i++) if (this.rlResults[i].degraded) {
         stream.flag('DG');
         break;
       }
-      if (p.headers) rateLimitHeaders(p.rules, this.rlResults, p.legacyHeaders, (stream.policyHeaders ??= []));
     }
     const quota = this.quota;
     if (quota !== null) {
       const v = quota.check(stream, this.qResults);
-      if (v === QUOTA_KEY_MISSING) return refusal(ERR.LIMIT_KEY_MISSING, `quota policy ${quota.policy}`, null, null, null, '');
+      if (v === QUOTA_KEY_MISSING) {
+        this.refundRateLimits(stream);
+        return refusal(ERR.LIMIT_KEY_MISSING, `quota policy ${quota.policy}`, null, null, null, '');
+      }
       if (v !== QUOTA_ALLOWED) {
+        this.refundRateLimits(stream);
         const headers: string[] = [];
         quota.quotaHeaders(v, this.qResults, headers);
         return refusal(ERR.QUOTA_EXCEEDED, `quota policy ${quota.policy}`, quota.quotaProblemBody(v, this.qResults), QUOTA_PROBLEM_CONTENT_TYPE, headers, 'QE');
       }
       quota.quotaHeaders(v, this.qResults, (stream.policyHeaders ??= []));
     }
+    if (rl !== null && this.rlPolicy!.headers) {
+      const p = this.rlPolicy!;
+      rateLimitHeaders(p.rules, this.rlResults, p.legacyHeaders, (stream.policyHeaders ??= []));
+    }
     return null;
+  }
+
+  /**
+   * A quota refused a request the rate limits had charged: the charges go back (a refused request
+   * is charged nowhere), and its RateLimit headers show the limits as they are after the refund.
+   */
+  private refundRateLimits(stream: PolicyStream): void {
+    const rl = this.rl;
+    if (rl === null) return;
+    rl.refundLast(this.rlResults);
+    const p = this.rlPolicy!;
+    if (p.headers) rateLimitHeaders(p.rules, this.rlResults, p.legacyHeaders, (stream.policyHeaders ??= []));
   }
 
   private rateLimitRefusal(v: number): PolicyRefusal {

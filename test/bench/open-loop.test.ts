@@ -80,3 +80,26 @@ test('open loop counts refused connections as errors and still finishes', async 
   assert.equal(r.completed, 0);
   assert.ok(r.errors > 0);
 });
+
+test('open loop says what failed, by kind: statuses, resets, connections closed before the answer', async () => {
+  let n = 0;
+  const s = await server((req, res) => {
+    const i = n++ % 3;
+    if (i === 0) res.writeHead(503).end('busy');
+    else if (i === 1) req.socket.destroy(); // closed without an answer
+    else res.end('ok');
+  });
+  try {
+    const r = await runOpenLoop({ port: s.port, request: GET(s.port, true), rate: 150, durationMs: 400, warmupMs: 0, connections: 5, newConnectionPerRequest: true });
+    const f = r.failures;
+    assert.equal(f['status 503'], r.non2xx);
+    assert.ok(r.non2xx > 5, `non2xx ${r.non2xx}`);
+    // A destroyed socket reads as a reset or a plain close, depending on timing; both are counted, nothing else is.
+    const closed = (f['closed before the response'] ?? 0) + (f['socket ECONNRESET'] ?? 0);
+    assert.ok(closed > 5, JSON.stringify(f));
+    assert.equal(closed, r.errors, JSON.stringify(f));
+    assert.deepEqual(Object.keys(f).filter((k) => !['status 503', 'closed before the response', 'socket ECONNRESET'].includes(k)), []);
+  } finally {
+    await s.close();
+  }
+});

@@ -63,6 +63,20 @@ const CONFIG = (port: number): string =>
           - name: daily
             key: [{ type: Header, name: x-k }]
             limit: { requests: 5, window: Day }
+  - name: rlq
+    match: { path: /rlq }
+    backend: up
+    policy:
+      rateLimit:
+        rules:
+          - name: hourly-rate
+            key: [{ type: Header, name: x-k }]
+            limit: { requests: 10, unit: Hour }
+      quota:
+        rules:
+          - name: tiny
+            key: [{ type: Header, name: x-k }]
+            limit: { requests: 2, window: Day }
 backends:
   - name: up
     endpoints: ["127.0.0.1:${port}"]
@@ -143,6 +157,22 @@ for (const fe of FRONTENDS) {
       }
     });
 
+    it('a request refused by the quota gives back its rate-limit charge', async () => {
+      const k = { 'x-k': 'rq' };
+      for (let i = 0; i < 2; i++) {
+        const r = await get(gw.port, '/rlq', k);
+        assert.equal(r.status, 200);
+        assert.match(String(r.headers['ratelimit']), new RegExp(`"hourly-rate";r=${9 - i};`));
+      }
+      for (let i = 0; i < 3; i++) {
+        const r = await get(gw.port, '/rlq', k);
+        assert.equal(r.status, 429);
+        assert.equal((JSON.parse(r.body) as Record<string, unknown>).quota, 'tiny');
+        // Charged and refunded: the rate limit still has 8 left, not 7 - i.
+        assert.match(String(r.headers['ratelimit']), /"hourly-rate";r=8;/, String(r.headers['ratelimit']));
+      }
+    });
+
     it('onMissingKey Reject answers 400 GATEMESH_ERR_LIMIT_KEY_MISSING', async () => {
       const r = await get(gw.port, '/rej');
       assert.equal(r.status, 400);
@@ -174,11 +204,11 @@ for (const fe of FRONTENDS) {
       // The stopped gateway's access log: the quota refusals carry QE.
       const log = readAccessLog(gw);
       const refused = log.filter((l) => l.error === 'GATEMESH_ERR_QUOTA_EXCEEDED');
-      assert.equal(refused.length, 5, JSON.stringify(refused)); // /q 1, /two 3, /roll 1
+      assert.equal(refused.length, 8, JSON.stringify(refused)); // /q 1, /two 3, /rlq 3, /roll 1
       for (const l of refused) {
         assert.equal(l.status, 429);
         assert.equal(l.flags, 'QE');
-        assert.match(String(l.reason), /quota policy route\/(q|two|roll)/);
+        assert.match(String(l.reason), /quota policy route\/(q|two|rlq|roll)/);
       }
 
       gw = await startGateway(fe, CONFIG(up.port), env());

@@ -140,6 +140,27 @@ class CompiledRateLimiter implements RateLimiter {
     return this.table !== null ? this.checkLocal(results, t) : this.checkGlobal(results, t);
   }
 
+  refundLast(results: LimitResult[]): void {
+    const keys = this.keys;
+    if (this.table !== null) {
+      for (let j = 0; j < this.n; j++) {
+        if (keys[j] === null || results[j].limit === 0) continue;
+        this.table.refund(this.limits[j], this.slots[j], this.hashA[j], this.hashB[j]);
+        refunded(results[j]);
+      }
+      return;
+    }
+    const g = this.global as GlobalBackend;
+    const rules = this.policy.rules;
+    for (let j = 0; j < this.n; j++) {
+      const kj = keys[j];
+      // A degraded (failureMode open) or skipped rule charged nothing.
+      if (kj === null || results[j].limit === 0 || results[j].degraded) continue;
+      g.refund(this.ids[j], kj, rules[j].requests, rules[j].periodMs);
+      refunded(results[j]);
+    }
+  }
+
   private checkLocal(results: LimitResult[], now: number): number {
     const table = this.table as RateLimitTable;
     const keys = this.keys;

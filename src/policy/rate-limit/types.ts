@@ -26,6 +26,12 @@ export interface RateLimiter {
    * it (a clock read costs 60-90 ns, as much as the decision); default: read it here.
    */
   check(input: KeyInput, results: LimitResult[], now?: number): RateLimitVerdict | number;
+  /**
+   * Gives back every charge of the last check() that allowed the request, because a later stage
+   * (a quota) refused it: a refused request is charged nowhere. Must run before this thread's
+   * next check() (the charges are remembered per limiter and thread).
+   */
+  refundLast(results: LimitResult[]): void;
 }
 
 export interface GlobalBackend {

@@ -467,3 +467,35 @@ test('problemBody: RFC 9457 problem naming the policy and rule', () => {
     'retry-after': 7,
   });
 });
+
+test('rate-limit refundLast: a later stage (a quota) refusing gives back every charge of the last check', () => {
+  // Local: a user rule (Skip when keyless) and a route rule; 2 requests/hour each.
+  const p = policy([rule('route', 2, 3_600_000), rule('user', 2, 3_600_000, [{ type: 'Header', name: 'x-user' }])]);
+  const { limiter, results } = setup(p);
+  for (let i = 0; i < 10; i++) {
+    assert.equal(limiter.check(input(['x-user', 'a']), results), ALLOWED);
+    assert.equal(results[0].remaining, 1);
+    limiter.refundLast(results);
+    assert.equal(results[0].remaining, 2, 'the result shows the refund');
+    assert.equal(results[1].remaining, 2);
+  }
+  // The keyless request charged only the route rule; its refund leaves the user rule alone.
+  assert.equal(limiter.check(input([]), results), ALLOWED);
+  limiter.refundLast(results);
+  assert.equal(limiter.check(input(['x-user', 'a']), results), ALLOWED);
+  assert.equal(limiter.check(input(['x-user', 'a']), results), ALLOWED);
+  assert.equal(limiter.check(input(['x-user', 'a']), results), 0, 'exactly the two kept charges count');
+
+  // Global: refunds go to the store for charged rules only; a degraded (store down, open) check refunds nothing.
+  const gp = policy([rule('route', 10, 60_000), rule('user', 1, 1000, [{ type: 'Header', name: 'x-user' }])], { mode: 'Global' });
+  const g = new FakeGlobal();
+  const gl = createRateLimiter(gp, createRateLimitTable(16, T0), g, { now: () => T0 + 5 });
+  const gr = createLimitResults(gp);
+  assert.equal(gl.check(input([]), gr), ALLOWED);
+  gl.refundLast(gr);
+  assert.deepEqual(g.calls, ['take default/r/0 10/60000 @5', 'refund default/r/0 10/60000']);
+  g.available = false;
+  assert.equal(gl.check(input(['x-user', 'a']), gr), ALLOWED);
+  gl.refundLast(gr);
+  assert.equal(g.calls.length, 2);
+});
