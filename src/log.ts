@@ -54,8 +54,8 @@ export interface AccessLog {
  * Lines are batched here, not in SonicBoom: SonicBoom's write() appends each line to a string and
  * calls Buffer.byteLength on the whole pending string, which flattens it, so a 4 KiB batch of ~240 B
  * lines copies ~35 KiB. Batching ourselves concatenates (a rope, flattened once when written) and
- * hands over one 64 KiB string. Measured with /tmp/pe-style CPU accounting (wrk -c50, 1 thread,
- * uws, log to a file, same run): access log cost per request 3.9 µs before, see README "Performance".
+ * hands over one 64 KiB string. bench/micro/access-log.ts, line + write to a file, median per line:
+ * 1539 ns with SonicBoom (sync, 4 KiB minLength), 393 ns this way; pino to a file is 2566 ns.
  */
 const BATCH_CHARS = 65536;
 
