@@ -238,3 +238,15 @@ export async function until(cond: () => boolean, ms: number): Promise<boolean> {
   }
   return cond();
 }
+
+/** A timeline of `up.inflight`, read every `everyMs` until stop(): what the upstream held at once, when. */
+export function watchInflight(up: FaultyUpstream, everyMs = 5): { stop(): { at: number; n: number }[] } {
+  const points: { at: number; n: number }[] = [];
+  const timer = setInterval(() => points.push({ at: performance.now(), n: up.inflight }), everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return points;
+    },
+  };
+}

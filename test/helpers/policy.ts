@@ -121,3 +121,50 @@ export function logLines(gw: RunningGateway, re: RegExp): string[] {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+export interface LoopSample {
+  /** performance.now() when the response ended (or the socket failed). */
+  at: number;
+  /** HTTP status, 0 on a socket error. */
+  status: number;
+  /** x-gatemesh-error, '' when none. */
+  error: string;
+  ms: number;
+}
+
+/**
+ * Closed-loop load that runs until stop(): `clients` keep-alive clients (one connection each),
+ * each sending its next request as soon as the last one ended, except after a 503 (a refusal
+ * answered at once), where it waits `backoffMs` so refused clients do not spin the CPU.
+ * stop() lets each client's request in flight end and returns every response in end order.
+ */
+export function closedLoop(port: number, clients: number, path: string, backoffMs = 5): { stop(): Promise<LoopSample[]> } {
+  const samples: LoopSample[] = [];
+  let running = true;
+  const run = async (): Promise<void> => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      while (running) {
+        try {
+          const r = await get(port, path, {}, agent);
+          const code = r.headers['x-gatemesh-error'];
+          samples.push({ at: performance.now(), status: r.status, error: typeof code === 'string' ? code : '', ms: r.ms });
+          if (r.status === 503 && backoffMs > 0) await sleep(backoffMs);
+        } catch {
+          samples.push({ at: performance.now(), status: 0, error: '', ms: 0 });
+          await sleep(backoffMs > 0 ? backoffMs : 1);
+        }
+      }
+    } finally {
+      agent.destroy();
+    }
+  };
+  const all = Promise.all(Array.from({ length: clients }, run));
+  return {
+    async stop() {
+      running = false;
+      await all;
+      return samples;
+    },
+  };
+}

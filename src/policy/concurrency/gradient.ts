@@ -9,7 +9,12 @@ export const G_LONG_RTT = 1;
 export const G_LONG_COUNT = 2;
 export const GRADIENT_SLOTS = 3;
 
-/** Gradient2Limit's default queueSize: the headroom added each update so the limit can probe upwards. */
+/**
+ * Gradient2Limit's default queueSize (4): the most headroom added each update so the limit can
+ * probe upwards. Below an estimate of 16 the headroom is estimate / 4 instead: with a fixed 4 the
+ * limit could never fall below 2 × 4 = 8 (estimate × 0.5 + 4), whatever minLimit says; scaled, a
+ * sustained overload takes it down to minLimit, and at gradient 1 it still grows by a quarter a window.
+ */
 export const GRADIENT_QUEUE_SIZE = 4;
 /** Gradient2Limit's longWindow (600): the long RTT is an EWMA over this many windows, factor 2 / (n + 1). */
 export const LONG_RTT_WINDOWS = 600;
@@ -33,7 +38,7 @@ export function initGradient(g: Float64Array, a: AdaptiveConcurrency, maxInFligh
  *   long     = EWMA of the short RTTs (plain mean while warming up); cut 5 % a window while
  *              long > 2 × short, so recovery after a long overload is not held back;
  *   gradient = clamp(tolerance × long / short, 0.5, 1)  (never more than halve at once);
- *   new      = estimate × gradient + queueSize, smoothed: estimate × (1 − s) + new × s;
+ *   new      = estimate × gradient + min(queueSize, estimate / 4), smoothed: estimate × (1 − s) + new × s;
  * clamped to [minLimit, maxInFlight]. A window that used under half the limit (app-limited)
  * leaves it alone: low traffic says nothing about the upstream's capacity.
  */
@@ -57,7 +62,8 @@ export function updateGradient(
   g[G_LONG_RTT] = long;
   if (peakInFlight < estimate / 2) return estimate;
   const gradient = shortRtt > 0 ? clamp((a.tolerance * long) / shortRtt, 0.5, 1) : 1;
-  let next = estimate * gradient + GRADIENT_QUEUE_SIZE;
+  const headroom = estimate < 4 * GRADIENT_QUEUE_SIZE ? estimate / 4 : GRADIENT_QUEUE_SIZE;
+  let next = estimate * gradient + headroom;
   next = estimate * (1 - a.smoothing) + next * a.smoothing;
   next = clamp(next, a.minLimit, maxInFlight);
   g[G_ESTIMATE] = next;

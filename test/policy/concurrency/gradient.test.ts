@@ -36,6 +36,8 @@ describe('updateGradient', () => {
     // 10 × 0.8 + (5 + 4) × 0.2 = 9.8, held at 10
     { desc: 'never below minLimit', est: 10, long: 10, short: 100, peak: 10, min: 10, want: 10 },
     { desc: 'never above maxInFlight', est: 20, long: 10, short: 10, peak: 20, max: 20, want: 20 },
+    // below 16 the headroom is estimate / 4: 8 × 0.8 + (8 + 2) × 0.2
+    { desc: 'small limit: headroom is a quarter of it', est: 8, long: 10, short: 10, peak: 8, want: 8.4 },
   ];
   for (const c of cases) {
     it(c.desc, () => {
@@ -66,6 +68,16 @@ describe('updateGradient', () => {
     updateGradient(g, a, 100, 10, 0);
     const ewma = 100 * (1 - 2 / 601) + 10 * (2 / 601);
     assert.ok(Math.abs(g[G_LONG_RTT] - ewma * 0.95) < 1e-9);
+  });
+
+  it('a sustained latency rise takes the limit down to minLimit (a fixed headroom of 4 would stop it at 8)', () => {
+    const c = { ...a, minLimit: 2 };
+    const g = new Float64Array(GRADIENT_SLOTS);
+    initGradient(g, c, 20);
+    for (let i = 0; i < LONG_RTT_WARMUP; i++) updateGradient(g, c, 20, 2, 20);
+    let lowest = Infinity;
+    for (let i = 0; i < 300; i++) lowest = Math.min(lowest, updateGradient(g, c, 20, 150, g[G_ESTIMATE]));
+    assert.ok(lowest < 2.05, `lowest limit ${lowest}`);
   });
 
   it('initialLimit is clamped to [minLimit, maxInFlight]', () => {
