@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { COMMON_HELP, parseArgs, UsageError, type BenchArgs } from './harness/args';
+import { BENCH_HELP, COMMON_HELP, parseArgs, UsageError, type BenchArgs } from './harness/args';
 import { listMicro, runMicro } from './harness/micro';
 import { RESULTS_DIR } from './harness/paths';
 import { planPinning } from './harness/processes';
@@ -23,6 +23,7 @@ export function settingsFor(a: BenchArgs): RunSettings {
     latencyMs: (a.latencyS ?? (a.quick ? 3 : 4)) * 1000,
     threads: a.threads ?? 1,
     ratePcts: a.rates ?? (a.quick ? [50] : [25, 50, 75]),
+    openLoopGenerator: a.openLoopGenerator,
   };
 }
 
@@ -52,11 +53,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     a = parseArgs(argv, false);
   } catch (e) {
-    process.stderr.write(`bench: ${(e as Error).message}\nusage: npm run bench -- [options]\n${COMMON_HELP}\n`);
+    process.stderr.write(`bench: ${(e as Error).message}\nusage: npm run bench -- [options]\n${COMMON_HELP}\n${BENCH_HELP}\n`);
     return 2;
   }
   if (a.help) {
-    process.stdout.write(`usage: npm run bench -- [options]\n${COMMON_HELP}\n  --no-micro              skip the micro-benchmarks\n`);
+    process.stdout.write(`usage: npm run bench -- [options]\n${COMMON_HELP}\n${BENCH_HELP}\n`);
     return 0;
   }
   const scenarios = pickScenarios(a.scenarios, a.quick ? QUICK_SCENARIOS : null);

@@ -1,5 +1,13 @@
 // Command-line options shared by `npm run bench` and `npm run bench:gate`. Unknown options are usage errors (exit 2).
 
+/**
+ * Who sends the open-loop (fixed-rate) load: `paced` (harness/open-loop.ts, the default: even 1 ms release ticks,
+ * latency from the due time) or `autocannon` (its `overallRate`, with our own coordinated-omission correction;
+ * harness/open-loop-autocannon.ts). bench/README.md "The figures" says why paced is the default.
+ */
+export const OPEN_LOOP_GENERATORS = ['paced', 'autocannon'] as const;
+export type OpenLoopGenerator = (typeof OPEN_LOOP_GENERATORS)[number];
+
 export interface BenchArgs {
   quick: boolean;
   scenarios?: string[];
@@ -14,6 +22,8 @@ export interface BenchArgs {
   wrk: 'auto' | 'always' | 'never';
   pin: boolean;
   micro: boolean;
+  /** Bench only: the gate's baseline ratios were taken with `paced`, so the gate refuses the option. */
+  openLoopGenerator: OpenLoopGenerator;
   out?: string;
   quiet: boolean;
   help: boolean;
@@ -42,8 +52,13 @@ export const COMMON_HELP = `  --quick                 the quick subset (small GE
   --out DIR               where the JSON and HTML go (default bench/results)
   --quiet                 no progress line`;
 
+/** Options of `npm run bench` only (the gate compares with a baseline taken with the defaults). */
+export const BENCH_HELP = `  --no-micro              skip the micro-benchmarks
+  --open-loop-generator G who sends the fixed-rate load: paced (default; even 1 ms ticks) or autocannon
+                          (its overallRate, coordinated-omission corrected here); see bench/README.md`;
+
 export function parseArgs(argv: string[], gate: boolean): BenchArgs {
-  const a: BenchArgs = { quick: false, wrk: 'auto', pin: true, micro: !gate, quiet: false, help: false, update: false, confirm: true };
+  const a: BenchArgs = { quick: false, wrk: 'auto', pin: true, micro: !gate, openLoopGenerator: 'paced', quiet: false, help: false, update: false, confirm: true };
   const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
   const pos = (name: string, v: string): number => {
     const n = Number(v);
@@ -77,6 +92,15 @@ export function parseArgs(argv: string[], gate: boolean): BenchArgs {
       case '--out': a.out = value(); break;
       case '--quiet': a.quiet = true; break;
       case '--help': case '-h': a.help = true; break;
+      case '--open-loop-generator': {
+        if (gate) throw new UsageError(`${flag}: the gate measures with the paced generator its baseline was taken with`);
+        const g = value();
+        if (!(OPEN_LOOP_GENERATORS as readonly string[]).includes(g)) {
+          throw new UsageError(`${flag} ${g}: expected one of ${OPEN_LOOP_GENERATORS.join(', ')}`);
+        }
+        a.openLoopGenerator = g as OpenLoopGenerator;
+        break;
+      }
       default:
         if (gate && flag === '--update') { a.update = true; break; }
         if (gate && flag === '--baseline') { a.baseline = value(); break; }

@@ -45,14 +45,23 @@ interface AutocannonResult {
   timeouts: number;
   statusCodeStats?: Record<string, { count: number }>;
 }
-interface AutocannonInstance {
-  on(ev: 'response', fn: (client: unknown, status: number, bytes: number, ms: number) => void): void;
+export interface AutocannonInstance {
+  /** Per response: the client (one per connection), status, bytes, and ms since the request was written. */
+  on(ev: 'response', fn: (client: AutocannonClient, status: number, bytes: number, ms: number) => void): void;
   on(ev: 'reqError', fn: (err: Error & { code?: string }) => void): void;
+  /** Stops at the next `sampleInt` tick (lib/run.js tickInterval), then calls the callback. */
+  stop(): void;
 }
-type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, res: AutocannonResult) => void) => AutocannonInstance;
+/** One autocannon connection (lib/httpClient.js Client, an EventEmitter), as `setupClient` receives it. */
+export interface AutocannonClient {
+  on(ev: 'request', fn: () => void): void;
+  on(ev: 'connError', fn: (err: Error & { code?: string }) => void): void;
+  on(ev: 'timeout', fn: () => void): void;
+}
+export type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, res: AutocannonResult) => void) => AutocannonInstance;
 // autocannon ships no types; this is the slice we use.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const autocannon = require('autocannon') as Autocannon;
+export const autocannon = require('autocannon') as Autocannon;
 
 export function runAutocannon(o: ClosedLoopOptions): Promise<ClosedLoopResult> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,8 @@
 // proxy cannot slow the generator down and hide its own latency (coordinated omission). autocannon's `overallRate`
 // is not this: it lets each connection send its whole per-second budget back to back and then idle until the next
 // 1 s tick (measured: all 1000 req/s of a 1000 req/s run arrive in the first ~100 ms of each second), which measures
-// saturation bursts, not latency at 50 % load. Like wrk2, latency is counted from the moment a request was due, so
+// saturation bursts, not latency at 50 % load (`--open-loop-generator autocannon` runs it anyway, for comparison:
+// open-loop-autocannon.ts). Like wrk2, latency is counted from the moment a request was due, so
 // time spent queued for a free connection counts; the release tick is 1 ms (Node timers' resolution), and a
 // request's due time is the tick that released it, so the generator's own timer lag is not charged to the proxy.
 import net from 'node:net';
@@ -48,8 +49,8 @@ interface Conn {
   measured: boolean;
 }
 
-/** After the window, in-flight requests get this long before they are counted as errors. */
-const DRAIN_MS = 2000;
+/** After the window, in-flight requests get this long before they are counted as errors (both generators). */
+export const DRAIN_MS = 2000;
 
 export function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   return new Promise((resolve) => {

@@ -2,7 +2,7 @@
 // 1/(1-percentile) on a log scale, so 90 %, 99 %, 99.9 % are evenly spaced; one line per proxy, all rounds merged)
 // and throughput bars. Inline SVG and CSS only, no scripts, so the file can be archived or mailed as is.
 import type { BenchResults, ScenarioResult } from './results';
-import { gateRateIndex, renderTable } from './report-table';
+import { gateRateIndex, latencyGeneratorLabel, renderTable } from './report-table';
 import { createHistogram, decodeHistogram, percentileCurve } from './stats';
 
 const COLORS: Record<string, string> = {
@@ -26,6 +26,12 @@ function esc(s: string): string {
 
 function num(n: number, d = 1): string {
   return n.toFixed(d);
+}
+
+/** "paced" / "autocannon" (or both) for a plot's title; the section's text has the long label. */
+function generatorsOf(sc: ScenarioResult, rateIndex: number): string {
+  const g = new Set(Object.values(sc.proxies).flatMap((p) => (p.latency[rateIndex]?.runs ?? []).map((r) => r.generator ?? 'paced')));
+  return [...g].join(' + ') || 'paced';
 }
 
 function percentilePlot(sc: ScenarioResult, rateIndex: number): string {
@@ -73,7 +79,7 @@ function percentilePlot(sc: ScenarioResult, rateIndex: number): string {
     parts.push(`<text x="${W - R + 26}" y="${T + i * 16 + 5}">${esc(s.name)}</text>`);
   });
   const rate = sc.rates[rateIndex];
-  parts.push(`<text x="${L}" y="14" font-weight="bold">latency by percentile at ${rate.pct}% = ${rate.rps} req/s (open loop)</text>`);
+  parts.push(`<text x="${L}" y="14" font-weight="bold">latency by percentile at ${rate.pct}% = ${rate.rps} req/s (open loop, ${esc(generatorsOf(sc, rateIndex))})</text>`);
   parts.push('</svg>');
   return parts.join('');
 }
@@ -107,7 +113,7 @@ export function renderHtml(r: BenchResults): string {
     // The gate's rate first, then the others.
     const ordered = [plots[gi], ...plots.filter((_p, i) => i !== gi)];
     return `<section><h2>${esc(sc.id)} — ${esc(sc.title)}</h2>
-<p>${esc(sc.toolNote || `throughput by ${sc.throughputTool}`)}</p>
+<p>${esc(sc.toolNote || `throughput by ${sc.throughputTool}`)}. Latency: ${esc(latencyGeneratorLabel(sc))}.</p>
 <div class="row">${throughputBars(sc)}</div>
 <div class="row">${ordered.join('')}</div></section>`;
   });
@@ -120,7 +126,7 @@ pre{background:#f6f6f6;padding:12px;overflow-x:auto;font-size:12px}
 section{border-top:1px solid #ccc;margin-top:24px}
 </style></head><body>
 <h1>gatemesh bench — ${esc(r.mode)} run, ${esc(r.startedAt)}</h1>
-<p>${esc(`${r.machine.cores} cores, ${r.machine.cpuModel}, Node ${r.machine.node}, ${r.machine.platform} ${r.machine.kernel}. ${r.machine.pinning}.`)}</p>
+<p>${esc(`${r.machine.cores} cores, ${r.machine.cpuModel}, Node ${r.machine.node}, ${r.machine.platform} ${r.machine.kernel}. ${r.machine.pinning}. Open-loop generator: ${r.settings.openLoopGenerator ?? 'paced'}.`)}</p>
 ${sections.join('\n')}
 <section><h2>Table</h2><pre>${esc(renderTable(r))}</pre></section>
 </body></html>

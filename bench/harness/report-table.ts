@@ -27,6 +27,26 @@ export function gateRateIndex(sc: ScenarioResult): number {
   return i >= 0 ? i : sc.rates.length >> 1;
 }
 
+/**
+ * Which generator timed a scenario's latency, for the table's and the HTML's headers: "paced generator" or
+ * "autocannon overallRate, CO-corrected at 5 ms/connection"; both, joined, if runs differ. Runs written before the
+ * choice existed were paced.
+ */
+export function latencyGeneratorLabel(sc: ScenarioResult): string {
+  const labels = new Set<string>();
+  for (const p of Object.values(sc.proxies)) {
+    for (const l of p.latency) {
+      for (const r of l.runs) {
+        if (r.generator === 'autocannon') {
+          const at = r.expectedIntervalUs !== undefined ? ` at ${+(r.expectedIntervalUs / 1000).toPrecision(3)} ms/connection` : '';
+          labels.add(`autocannon overallRate, CO-corrected${at}`);
+        } else labels.add('paced generator');
+      }
+    }
+  }
+  return labels.size ? [...labels].join(' + ') : 'paced generator';
+}
+
 /** Failures by kind over every run of one figure; runs from before the breakdown count as "failed (no detail)". */
 function figureFailures(runs: readonly { errors: number; non2xx: number; failures?: Failures }[]): Failures {
   const f = mergeFailures(runs.map((r) => r.failures));
@@ -64,7 +84,7 @@ export function scenarioTable(sc: ScenarioResult): string {
   out.push(`${sc.id} — ${sc.title}`);
   out.push(`  throughput: closed loop, ${sc.throughputTool}${sc.toolNote ? ` (${sc.toolNote})` : ''}`);
   out.push(
-    `  latency: open loop at ${sc.rates.map((r) => `${r.pct}% = ${int(r.rps)}`).join(', ')} req/s of the slowest proxy's throughput; ms, median of rounds`,
+    `  latency: open loop (${latencyGeneratorLabel(sc)}) at ${sc.rates.map((r) => `${r.pct}% = ${int(r.rps)}`).join(', ')} req/s of the slowest proxy's throughput; ms, median of rounds`,
   );
   const head =
     pad('proxy', 22, true) +
@@ -115,7 +135,7 @@ export function renderTable(r: BenchResults): string {
   const m = r.machine;
   out.push(`gatemesh bench (${r.mode}) · ${m.cores} cores, ${m.cpuModel} · Node ${m.node} · ${m.kernel}`);
   out.push(
-    `${m.pinning} · upstream: ${r.upstream} · ${r.settings.threads} thread(s) per proxy · ${r.settings.connections} connections · ${r.settings.rounds} interleaved rounds`,
+    `${m.pinning} · upstream: ${r.upstream} · ${r.settings.threads} thread(s) per proxy · ${r.settings.connections} connections · ${r.settings.rounds} interleaved rounds · open-loop generator: ${r.settings.openLoopGenerator ?? 'paced'}`,
   );
   const skipped = r.proxies.filter((p) => p.skipped);
   for (const p of skipped) out.push(`skipped ${p.name}: ${p.skipped}`);

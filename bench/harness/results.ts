@@ -1,4 +1,5 @@
 // The shape of bench/results/<timestamp>.json: every raw number of a run, plus the machine it ran on.
+import type { OpenLoopGenerator } from './args';
 import type { Failures } from './failures';
 import type { Percentiles } from './stats';
 
@@ -42,6 +43,10 @@ export interface LatencyRun {
   achievedRate: number;
   /** hdr-histogram-js compressed base64, µs. */
   histogram: string;
+  /** Which generator sent the load and timed it (absent in results written before the choice existed: paced). */
+  generator?: OpenLoopGenerator;
+  /** autocannon runs: the coordinated-omission correction's expected interval per connection, µs. */
+  expectedIntervalUs?: number;
 }
 
 export interface ProxyScenarioResult {
@@ -85,6 +90,9 @@ export interface RunSettings {
   latencyMs: number;
   threads: number;
   ratePcts: number[];
+  /** `--open-loop-generator` (absent in older results: paced). A scenario may still fall back to paced, see
+   * `LatencyRun.generator`. */
+  openLoopGenerator?: OpenLoopGenerator;
 }
 
 export interface BenchResults {

@@ -5,7 +5,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { runAutocannon, runWrk, type ClosedLoopResult, type LoadRequest } from './closed-loop';
 import { describeMachine } from './machine';
-import { runOpenLoop } from './open-loop';
+import type { OpenLoopGenerator } from './args';
+import { runOpenLoop, type OpenLoopResult } from './open-loop';
+import { runAutocannonOpenLoop } from './open-loop-autocannon';
 import { hasCommand, pinPrefix, pinSelf, type Pinning } from './processes';
 import { createProgress, type Progress } from './progress';
 import { createResponseReader } from './response-reader';
@@ -241,23 +243,30 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
     const rates = s.ratePcts.map((pct) => ({ pct, rps: Math.max(1, Math.round((slowest * pct) / 100)) }));
 
     // Open loop, one rate at a time, interleaved rounds within each rate.
+    const generator = openLoopGeneratorFor(s.openLoopGenerator, sc);
+    if (generator !== (s.openLoopGenerator ?? 'paced')) {
+      progress.note(`${sc.id}: latency by the paced generator: autocannon cannot open a connection per request`);
+    }
     const lat = new Map<string, LatencyRun[][]>(names.map((nm) => [nm, rates.map(() => [])]));
     for (let ri = 0; ri < rates.length; ri++) {
       const rate = rates[ri];
       for (let round = 1; round <= s.rounds; round++) {
         for (const nm of rotate(names, round - 1)) {
-          progress.step(`${sc.id} · latency @${rate.pct}% = ${rate.rps} req/s · round ${round}/${s.rounds} · ${nm}`, s.latencyMs / 1000 + 0.5);
+          progress.step(`${sc.id} · latency (${generator}) @${rate.pct}% = ${rate.rps} req/s · round ${round}/${s.rounds} · ${nm}`, s.latencyMs / 1000 + 0.5);
           const port = running.get(nm)!.port;
-          const r = await runOpenLoop({
-            port,
-            request: rawRequest(sc, port),
-            rate: rate.rps,
-            durationMs: s.latencyMs,
-            warmupMs: 500,
-            connections: s.connections,
-            newConnectionPerRequest: sc.newConnection,
-          });
+          const common = { rate: rate.rps, durationMs: s.latencyMs, warmupMs: OPEN_LOOP_WARMUP_MS, connections: s.connections };
+          let expectedIntervalUs: number | undefined;
+          let r: OpenLoopResult;
+          if (generator === 'autocannon') {
+            const ac = await runAutocannonOpenLoop({ ...common, request: req(port) });
+            expectedIntervalUs = Math.round(ac.expectedIntervalUs);
+            r = ac;
+          } else {
+            r = await runOpenLoop({ ...common, port, request: rawRequest(sc, port), newConnectionPerRequest: sc.newConnection });
+          }
           lat.get(nm)![ri].push({
+            generator,
+            ...(expectedIntervalUs !== undefined ? { expectedIntervalUs } : {}),
             percentiles: percentilesOf(r.histogram),
             sent: r.sent,
             completed: r.completed,
@@ -283,6 +292,18 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
   } finally {
     await Promise.all([...running.values()].map((rp) => rp.stop()));
   }
+}
+
+/** Sent but not recorded at the start of every open-loop run, by either generator. */
+const OPEN_LOOP_WARMUP_MS = 500;
+
+/**
+ * The generator that measures a scenario's latency: the one asked for, except that `new-conn` stays with the paced
+ * generator, since autocannon has no connection-per-request mode (its `reconnectRate` resets the connection before
+ * emitting the response: lib/httpClient.js kOnMessageComplete).
+ */
+export function openLoopGeneratorFor(asked: OpenLoopGenerator | undefined, sc: Pick<Scenario, 'newConnection'>): OpenLoopGenerator {
+  return asked === 'autocannon' && !sc.newConnection ? 'autocannon' : 'paced';
 }
 
 export function fmtK(n: number): string {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeFailures, mergeFailures } from '../../bench/harness/failures';
-import { scenarioTable, troubleDetails } from '../../bench/harness/report-table';
+import { latencyGeneratorLabel, scenarioTable, troubleDetails } from '../../bench/harness/report-table';
 import type { LatencyRun, ProxyScenarioResult, ScenarioResult, ThroughputRun } from '../../bench/harness/results';
 
 const P = { p50: 1, p90: 1, p99: 1, p999: 1, max: 1 };
@@ -58,4 +58,14 @@ for (const c of cases) {
 test('describeFailures: largest first, empty when nothing failed', () => {
   assert.equal(describeFailures({}), '');
   assert.equal(describeFailures(mergeFailures([{ a: 1 }, undefined, { b: 2, a: 2 }])), '3 a, 2 b');
+});
+
+test('latencyGeneratorLabel: older runs read as paced; autocannon runs name the correction interval', () => {
+  const paced = scenario({ x: proxy([clean], [lat(), lat({ generator: 'paced' })]) });
+  assert.equal(latencyGeneratorLabel(paced), 'paced generator');
+  assert.match(scenarioTable(paced), /latency: open loop \(paced generator\) at 50% = 2,441/);
+  const ac = scenario({ x: proxy([clean], [lat({ generator: 'autocannon', expectedIntervalUs: 5000 })]) });
+  assert.equal(latencyGeneratorLabel(ac), 'autocannon overallRate, CO-corrected at 5 ms/connection');
+  const both = scenario({ x: proxy([clean], [lat({ generator: 'autocannon', expectedIntervalUs: 20480 }), lat()]) });
+  assert.equal(latencyGeneratorLabel(both), 'autocannon overallRate, CO-corrected at 20.5 ms/connection + paced generator');
 });
