@@ -231,7 +231,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
       case '/stats':
         return send(200, { ...readStats(stats), policies: policies.stats(reloader.applied.config) });
       case '/metrics':
-        return send(200, renderMetrics(readStats(stats), rateLimitTableStats(policies.rateLimitTable)), METRICS_CONTENT_TYPE);
+        return send(200, renderMetrics(readStats(stats), rateLimitTableStats(policies.rateLimitTable), policies.concurrency(reloader.applied.config)), METRICS_CONTENT_TYPE);
       case '/routes': {
         // The compiled table per bound port; ?test=GET%20http://host/path&header=x:%20y explains one request.
         // Config and groups from one applied version (a reload in progress has newer slots).

@@ -3,12 +3,14 @@
 // family, then `name{labels} value` lines; durations in seconds, as Prometheus' naming guide says.
 import type { Stats } from '../stats';
 import type { RateLimitTableStats } from '../policy/rate-limit/key-table';
+import type { ConcurrencyStat } from '../shared/policy-host';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-export function renderMetrics(s: Stats, rl?: RateLimitTableStats): string {
+export function renderMetrics(s: Stats, rl?: RateLimitTableStats, concurrency: ConcurrencyStat[] = []): string {
   return (
     renderRateLimit(rl) +
+    renderConcurrency(concurrency) +
     '# HELP gatemesh_requests_total Requests finished, any status.\n' +
     '# TYPE gatemesh_requests_total counter\n' +
     `gatemesh_requests_total ${s.requests}\n` +
@@ -49,4 +51,25 @@ function renderRateLimit(rl: RateLimitTableStats | undefined): string {
     '# TYPE gatemesh_ratelimit_overflows_total counter\n' +
     `gatemesh_ratelimit_overflows_total ${rl.overflows}\n`
   );
+}
+
+/** Label value escaping of the text format: backslash, double quote and line feed. */
+function labelValue(v: string): string {
+  return v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : '\\' + c));
+}
+
+/** Concurrency limits (src/policy/concurrency/): the limit now (adaptive ones move), in flight, queued. */
+function renderConcurrency(cs: ConcurrencyStat[]): string {
+  if (cs.length === 0) return '';
+  const families: [string, string, (c: ConcurrencyStat) => number][] = [
+    ['gatemesh_concurrency_limit', 'Concurrency limit now (maxInFlight, or the adaptive limit), all threads.', (c) => c.limit],
+    ['gatemesh_concurrency_in_flight', 'Requests holding a slot of the concurrency limit, all threads.', (c) => c.inFlight],
+    ['gatemesh_concurrency_queued', 'Requests waiting for a slot of the concurrency limit, all threads.', (c) => c.queued],
+  ];
+  let out = '';
+  for (const [name, help, value] of families) {
+    out += `# HELP ${name} ${help}\n# TYPE ${name} gauge\n`;
+    for (const c of cs) out += `${name}{scope="${c.scope}",name="${labelValue(c.name)}"} ${value(c)}\n`;
+  }
+  return out;
 }

@@ -9,7 +9,8 @@ import type { Logger } from '../log';
 import { createHealthChecker, type HealthChecker } from '../health';
 import { createRateLimitTable, rateLimitTableStats } from '../policy/rate-limit/key-table';
 import { createQuotaStore, createQuotaTable, type QuotaStore } from '../policy/quota';
-import { createSharedRegistry, type PolicyShared } from './registry';
+import { readConcurrencyShared, type ConcurrencySnapshot } from '../policy/concurrency';
+import { createSharedRegistry, policyConcurrencyId, type PolicyShared, type SharedRegistry } from './registry';
 
 export interface PolicyHost {
   readonly rateLimitTable: SharedArrayBuffer;
@@ -20,8 +21,41 @@ export interface PolicyHost {
   applied(config: GatewayConfig): Promise<void>;
   /** For admin /stats. */
   stats(config: GatewayConfig): Record<string, unknown>;
+  /** Every concurrency limit of `config` with its state now (admin /stats and /metrics). */
+  concurrency(config: GatewayConfig): ConcurrencyStat[];
   /** Graceful stop: quota counts flushed (nothing lost), checks stopped. */
   close(): Promise<void>;
+}
+
+/** One concurrency limit: a policy's (shared by the rules it is attached to) or a backend's. */
+export interface ConcurrencyStat extends ConcurrencySnapshot {
+  scope: 'policy' | 'backend';
+  /** The policy's name (`route/<name>`, or the BackendTrafficPolicy's), or the backend's. */
+  name: string;
+  maxInFlight: number;
+  maxQueue: number;
+  adaptive: boolean;
+}
+
+function concurrencyStats(config: GatewayConfig, registry: SharedRegistry): ConcurrencyStat[] {
+  const out: ConcurrencyStat[] = [];
+  const seen = new Set<string>();
+  for (const l of config.listeners) for (const r of l.routes) for (const rule of r.rules) {
+    const c = rule.policy?.concurrency;
+    if (c === undefined) continue;
+    const id = policyConcurrencyId(c);
+    const buf = registry.requestBuffer(id);
+    if (seen.has(id) || buf === undefined) continue;
+    seen.add(id);
+    out.push({ scope: 'policy', name: c.policy, maxInFlight: c.maxInFlight, maxQueue: c.maxQueue, adaptive: c.adaptive !== undefined, ...readConcurrencyShared(buf) });
+  }
+  for (const b of Object.values(config.backends)) {
+    const c = b.policy?.concurrency;
+    const buf = b.shared?.concurrency;
+    if (c === undefined || buf === undefined) continue;
+    out.push({ scope: 'backend', name: b.name, maxInFlight: c.maxInFlight, maxQueue: c.maxQueue, adaptive: c.adaptive !== undefined, ...readConcurrencyShared(buf) });
+  }
+  return out;
 }
 
 function usesQuotas(config: GatewayConfig): boolean {
@@ -59,8 +93,11 @@ export function createPolicyHost(settings: Settings, threads: number, log: Logge
         await quotaStore;
       }
     },
-    stats() {
-      return { rateLimitTable: rateLimitTableStats(rateLimitTable), healthChecks: checker.status() };
+    stats(config) {
+      return { rateLimitTable: rateLimitTableStats(rateLimitTable), healthChecks: checker.status(), concurrency: concurrencyStats(config, registry) };
+    },
+    concurrency(config) {
+      return concurrencyStats(config, registry);
     },
     async close() {
       checker.close();

@@ -24,6 +24,8 @@ export interface SharedRegistry {
   attach(config: GatewayConfig): PolicyShared;
   /** Forget what the last committed config no longer uses (call after a successful apply). */
   commit(config: GatewayConfig): void;
+  /** A request-level buffer by id (policyConcurrencyId, ruleBudgetId), for the admin. */
+  requestBuffer(id: string): SharedArrayBuffer | undefined;
 }
 
 /** The id of a request-level concurrency limit: one limit per policy and its settings. */
@@ -122,6 +124,9 @@ export function createSharedRegistry(threads: number, hasRedis: boolean): Shared
         }
       });
       byId = keepC;
+    },
+    requestBuffer(id) {
+      return byId.get(id);
     },
   };
 }

@@ -28,3 +28,15 @@ test('metrics: rate-limit table families from a real table', () => {
 test('metrics: without table stats the families are absent', () => {
   assert.doesNotMatch(renderMetrics(stats), /gatemesh_ratelimit_/);
 });
+
+test('metrics: concurrency limits as gauges per policy or backend, label values escaped', () => {
+  const text = renderMetrics(stats, undefined, [
+    { scope: 'policy', name: 'route/a', maxInFlight: 20, maxQueue: 0, adaptive: true, limit: 9, inFlight: 7, queued: 0 },
+    { scope: 'backend', name: 'b"\\x', maxInFlight: 5, maxQueue: 2, adaptive: false, limit: 5, inFlight: 5, queued: 2 },
+  ]);
+  assert.match(text, /^# TYPE gatemesh_concurrency_limit gauge$/m);
+  assert.match(text, /^gatemesh_concurrency_limit\{scope="policy",name="route\/a"\} 9$/m);
+  assert.match(text, /^gatemesh_concurrency_in_flight\{scope="policy",name="route\/a"\} 7$/m);
+  assert.match(text, /^gatemesh_concurrency_queued\{scope="backend",name="b\\"\\\\x"\} 2$/m);
+  assert.doesNotMatch(renderMetrics(stats), /gatemesh_concurrency_/);
+});

@@ -5,7 +5,7 @@
 // and no queue while the upstream's latency goes fast → slow → fast:
 //   fast (1 ms):   the limit stays at its ceiling: no refusals, and when the upstream turns slow
 //                  all 16 clients are admitted at once (the limit is ≥ 16);
-//   slow (150 ms): the limit falls (gradient 0.5 per window, towards 2 × queueSize = 8): the
+//   slow (150 ms): the limit falls (gradient 0.5 per window, towards minLimit): the
 //                  upstream holds clearly fewer than 16, and the gateway answers the rest 503
 //                  GATEMESH_ERR_CONCURRENCY_LIMITED at once;
 //   fast again:    the limit grows back (+smoothing × queueSize per window): the refusals stop,
@@ -13,9 +13,10 @@
 // The gradient needs its long-RTT warm-up (10 windows) to end before the latency rises, so the
 // first fast phase lasts 15+ windows of 100 ms. The slow phase stops after ~25 windows: the long
 // RTT (an EWMA over 600 windows) slowly adopts the new latency, and from ~80 windows on Gradient2
-// lets the limit climb back towards the ceiling. Admin /stats and /metrics do not show the limit
-// (yet), so it is read from the upstream's in-flight timeline and the 503s.
+// lets the limit climb back towards the ceiling. The limit is read from the upstream's in-flight
+// timeline and the 503s, and from admin /metrics (gatemesh_concurrency_limit) at the phase ends.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { faultyUpstream, slow, watchInflight, type Fault, type FaultyUpstream } from '../helpers/faulty-upstream';
 import { FRONTENDS, nativeConfig, startGateway, type RunningGateway } from '../helpers/gateway';
@@ -54,7 +55,27 @@ backends:
     endpoints: ["127.0.0.1:${port}"]
 `);
 
+/** gatemesh_concurrency_limit of the route's policy, from admin /metrics. */
+function metricLimit(adminPort: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: adminPort, path: '/metrics' }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          const m = /^gatemesh_concurrency_limit\{scope="policy",name="route\/adaptive"\} (\d+)$/m.exec(body);
+          if (m === null) reject(new Error(`no concurrency limit in /metrics:\n${body}`));
+          else resolve(Number(m[1]));
+        });
+      })
+      .on('error', reject);
+  });
+}
+
 interface Timeline {
+  /** gatemesh_concurrency_limit at the end of the fast, slow and recovery phases. */
+  limits: number[];
   samples: LoopSample[];
   inflight: { at: number; n: number }[];
   /** performance.now() at each switch: [start, →slow, →fast, →slow probe, end]. */
@@ -99,13 +120,17 @@ for (const fe of FRONTENDS) {
         marks.push(performance.now());
         await sleep(ms);
       };
+      const limits: number[] = [];
       await sleep(WARM);
+      limits.push(await metricLimit(gw.adminPort));
       await phase(SLOW, HIGH);
+      limits.push(await metricLimit(gw.adminPort));
       await phase(FAST, RECOVER);
+      limits.push(await metricLimit(gw.adminPort));
       await phase(SLOW, PROBE);
       marks.push(performance.now());
       const samples = await loop.stop();
-      t = { samples, inflight: watch.stop(), marks };
+      t = { limits, samples, inflight: watch.stop(), marks };
     });
     after(async () => {
       await gw.stop();
@@ -133,6 +158,7 @@ for (const fe of FRONTENDS) {
       // The first slow requests find the limit where the fast phase left it: every client in flight.
       const head = between(t, toSlow, toSlow + HEAD);
       assert.equal(head.maxInflight, CLIENTS, describeTimeline(t));
+      assert.ok(t.limits[0] >= CLIENTS, `/metrics limit ${t.limits[0]} after the fast phase`);
     });
 
     it('when latency rises, lowers the limit: fewer in flight at the upstream, the rest refused 503 at once', () => {
@@ -154,6 +180,8 @@ for (const fe of FRONTENDS) {
       // Shrunk, not shut: the slow phase kept serving all along.
       const served = between(t, toSlow, toFast).replies.filter((s) => s.status === 200);
       assert.ok(served.length > 100, `${served.length} served while slow; ${describeTimeline(t)}`);
+      // The admin sees the same limit the threads enforce.
+      assert.ok(t.limits[1] <= 12 && t.limits[1] >= 2, `/metrics limit ${t.limits[1]} at the end of the slow phase`);
     });
 
     it('when latency returns to normal, raises the limit again: refusals stop, all 16 admitted at once', () => {
@@ -168,6 +196,7 @@ for (const fe of FRONTENDS) {
       // The slow probe: every client in flight at once again, so the limit is back to ≥ 16.
       const probe = between(t, toProbe, Math.min(end, toProbe + HEAD));
       assert.equal(probe.maxInflight, CLIENTS, describeTimeline(t));
+      assert.ok(t.limits[2] >= CLIENTS, `/metrics limit ${t.limits[2]} after recovery`);
     });
   });
 }

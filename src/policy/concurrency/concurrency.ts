@@ -407,3 +407,18 @@ class Limiter implements ConcurrencyLimiter {
     Atomics.store(i32, LOCK, 0);
   }
 }
+
+/** A concurrency buffer as the admin sees it (/stats, /metrics); limit 0 until a worker has set it up. */
+export interface ConcurrencySnapshot {
+  inFlight: number;
+  queued: number;
+  /** The limit now: maxInFlight, or the adaptive limit. */
+  limit: number;
+}
+
+/** Reads a concurrency buffer from any thread (the main thread's admin), without a limiter. */
+export function readConcurrencyShared(sab: SharedArrayBuffer): ConcurrencySnapshot {
+  const i32 = new Int32Array(sab, 0, 4);
+  const ready = Atomics.load(i32, INIT) === 2;
+  return { inFlight: Atomics.load(i32, IN_FLIGHT), queued: Atomics.load(i32, QUEUED), limit: ready ? Atomics.load(i32, LIMIT) : 0 };
+}

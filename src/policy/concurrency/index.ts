@@ -2,6 +2,8 @@
 export {
   concurrencySharedBytes,
   createConcurrencyLimiter,
+  readConcurrencyShared,
+  type ConcurrencySnapshot,
   type ConcurrencyLimiter,
   type ConcurrencyWaiter,
 } from './concurrency';
