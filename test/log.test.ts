@@ -1,7 +1,13 @@
-// The access-log line: valid JSON with pino's leading keys, every field, strings escaped.
+// The access-log line: valid JSON with pino's leading keys, every field, strings escaped; and the
+// writer: batches to a file in order, stdout flushed at exit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessLine, type AccessRecord } from '../src/log';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { accessLine, createAccessLog, type AccessRecord } from '../src/log';
+import type { Settings } from '../src/env';
 
 const cases: { desc: string; rec: AccessRecord }[] = [
   {
@@ -45,3 +51,44 @@ for (const c of cases) {
     assert.deepEqual(rest, JSON.parse(JSON.stringify(c.rec)));
   });
 }
+
+
+function rec(i: number, p: string): AccessRecord {
+  return { method: 'GET', path: p, route: 'r/rule0', endpoint: '127.0.0.1:80', status: 200, bytes: i, bytes_in: 0, duration_ms: i / 7, upstream_ms: -1, client: '127.0.0.1' };
+}
+
+test('access log to a file: every line, in order, across batches; non-ASCII and a line longer than a batch', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatemesh-log-'));
+  const file = path.join(dir, 'sub', 'access.log');
+  const log = createAccessLog({ accessLog: file } as Settings);
+  const paths: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const p = i === 1500 ? '/' + 'x'.repeat(40000) : i % 3 === 0 ? `/é/${i}/☃` : `/p/${i}`;
+    paths.push(p);
+    log.write(rec(i, p));
+  }
+  log.flush();
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  assert.equal(lines.pop(), '', 'ends with a newline');
+  assert.equal(lines.length, 2000);
+  lines.forEach((l, i) => {
+    const j = JSON.parse(l) as Record<string, unknown>;
+    assert.equal(j.path, paths[i]);
+    assert.equal(j.bytes, i);
+    assert.equal(j.duration_ms, Math.round((i / 7) * 1000) / 1000);
+    assert.equal(j.upstream_ms, -1);
+  });
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('access log on stdout (GATEMESH_ACCESS_LOG=on): lines reach stdout by the flush at exit', () => {
+  const logModule = path.join(__dirname, '..', 'src', 'log.js');
+  const script = `const { createAccessLog } = require(${JSON.stringify(logModule)});
+const log = createAccessLog({ accessLog: 'on' });
+for (let i = 0; i < 3; i++) log.write({ method: 'GET', path: '/s/' + i, route: '-', endpoint: '-', status: 404, bytes: 0, bytes_in: 0, duration_ms: 0.5, upstream_ms: -1, client: '::1' });
+log.flush();`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(lines.map((l) => l.path), ['/s/0', '/s/1', '/s/2']);
+});
