@@ -159,24 +159,32 @@ export function buildUpstreamHead(
  * Connection lists. Returns `headers` itself when nothing needs dropping (the common case).
  */
 export function filterResponseHeaders(headers: string[]): string[] {
-  let drop = false;
+  // One pass: the copy starts at the first field to drop (nearly every response has one: Date,
+  // Content-Length, Connection), so each field is looked up once instead of twice (nginx's 5-field
+  // head, same process: 69 → 62 ns).
+  let out: string[] | null = null;
   let connection: string | undefined;
   for (let i = 0; i < headers.length; i += 2) {
-    if (RESPONSE_DROP.has(headers[i])) {
-      drop = true;
-      if (headers[i] === 'connection') connection = connection === undefined ? headers[i + 1] : connection + ',' + headers[i + 1];
+    const name = headers[i];
+    if (RESPONSE_DROP.has(name)) {
+      if (out === null) out = headers.slice(0, i);
+      if (name === 'connection') connection = connection === undefined ? headers[i + 1] : connection + ',' + headers[i + 1];
+    } else if (out !== null) {
+      out.push(name, headers[i + 1]);
     }
   }
-  if (!drop) return headers;
+  if (out === null) return headers;
   // `Connection: keep-alive` / `close` (what upstreams send) list no field to drop: skip the split.
-  const listed = connection === undefined || onlyKeepAliveOrClose(connection) ? null : connection.toLowerCase().split(',').map((t) => t.trim());
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i];
-    if (RESPONSE_DROP.has(name)) continue;
-    if (listed !== null && listed.indexOf(name) >= 0) continue;
-    out.push(name, headers[i + 1]);
+  if (connection === undefined || onlyKeepAliveOrClose(connection)) return out;
+  // Fields the Connection header lists are hop-by-hop too (RFC 9110 §7.6.1), wherever they came.
+  const listed = connection.toLowerCase().split(',').map((t) => t.trim());
+  let w = 0;
+  for (let i = 0; i < out.length; i += 2) {
+    if (listed.indexOf(out[i]) >= 0) continue;
+    out[w++] = out[i];
+    out[w++] = out[i + 1];
   }
+  out.length = w;
   return out;
 }
 

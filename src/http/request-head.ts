@@ -31,17 +31,80 @@ export function newRequestFraming(): RequestFraming {
   return { host: '', contentLength: -1, chunked: false, close: false, upgrade: false, connectionTokens: NO_TOKENS, path: '/' };
 }
 
-// RFC 9110 §5.6.2 token.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: no CTLs except HTAB (RFC 9110 §5.5); NUL, CR and LF included.
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-// Host: uri-host [ ":" port ], reg-name / IPv4 / IP-literal (RFC 3986 §3.2.2).
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?$/;
+// Character classes as tables indexed by char code (ASCII only: anything above 127 is outside
+// every class). Per request they replace seven or more RegExp#test calls (method, target, host,
+// and a name and a value per field) with plain loops. Measured (node 20, same process, 3e6 calls):
+// checkRequestHead on wrk's head (Host + one field) 83 → 37 ns; with `Connection: keep-alive`
+// (and the shared token list below) 230 → 83 ns.
+const C_TOKEN = 1; // RFC 9110 §5.6.2 tchar
+const C_TARGET = 2; // origin-form path: RFC 3986 pchar, '/', '%'-escapes (not SP, CTLs, '#', non-ASCII)
+const C_QUERY = 4; // the same plus '?'
+const C_REG_NAME = 8; // Host reg-name / IPv4 chars (RFC 3986 §3.2.2)
+const C_IP_LITERAL = 16; // inside [ ]: hex digits, ':' and '.'
+const CLASS = new Uint8Array(128);
+function addClass(bit: number, chars: string): void {
+  for (let i = 0; i < chars.length; i++) CLASS[chars.charCodeAt(i)] |= bit;
+}
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+addClass(C_TOKEN, ALNUM + "!#$%&'*+-.^_`|~");
+addClass(C_TARGET | C_QUERY, ALNUM + "-._~!$&'()*+,;=:@/%");
+addClass(C_QUERY, '?');
+addClass(C_REG_NAME, ALNUM + "-._~%!$&'()*+,;=");
+addClass(C_IP_LITERAL, '0123456789ABCDEFabcdef:.');
+
+/** Every char of `s` is in class `bit`; `s` may be empty. */
+function allIn(s: string, bit: number): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || (CLASS[c] & bit) === 0) return false;
+  }
+  return true;
+}
+
+/** RFC 9110 §5.6.2 token: one or more tchar. */
+function isToken(s: string): boolean {
+  return s.length !== 0 && allIn(s, C_TOKEN);
+}
+
+/** Field value with a CTL other than HTAB (RFC 9110 §5.5): NUL, CR, LF and DEL included. */
+function hasBadValueChar(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return true;
+  }
+  return false;
+}
+
+/** Host = uri-host [ ":" port ], uri-host a reg-name / IPv4 or an IP-literal in brackets (RFC 3986 §3.2.2). */
+function isHost(s: string): boolean {
+  let i = 0;
+  const n = s.length;
+  if (n !== 0 && s.charCodeAt(0) === 91 /* [ */) {
+    i = 1;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c > 127 || (CLASS[c] & C_IP_LITERAL) === 0) break;
+      i++;
+    }
+    if (i === 1 || i === n || s.charCodeAt(i) !== 93 /* ] */) return false;
+    i++;
+  } else {
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c > 127 || (CLASS[c] & C_REG_NAME) === 0) break;
+      i++;
+    }
+  }
+  if (i === n) return true;
+  if (s.charCodeAt(i) !== 58 /* : */) return false;
+  for (i++; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 const DIGITS = /^[0-9]+$/;
-// Path chars allowed in origin-form (RFC 3986 pchar, '/', and '%'-escapes). Anything else
-// (spaces, CTLs, '#', raw non-ASCII) is a malformed request-target.
-const TARGET = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/;
-const QUERY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*$/;
 
 /**
  * Checks `head` and fills `out`. Returns null when the request may be routed, else the error to
@@ -61,7 +124,7 @@ export function checkRequestHead(
   if (out.connectionTokens.length !== 0) out.connectionTokens = NO_TOKENS;
 
   if (head.httpMinor !== 0 && head.httpMinor !== 1) return ERR.HTTP_VERSION;
-  if (checkSyntax && !TOKEN.test(head.method)) return ERR.BAD_REQUEST_LINE;
+  if (checkSyntax && !isToken(head.method)) return ERR.BAD_REQUEST_LINE;
 
   let path = head.path;
   let authority: string | null = null;
@@ -80,7 +143,7 @@ export function checkRequestHead(
     }
   }
   if (path.length + head.query.length + 1 > settings.maxUriBytes) return ERR.URI_TOO_LONG;
-  if (checkSyntax && (!TARGET.test(path) || (head.query.length !== 0 && !QUERY.test(head.query)))) {
+  if (checkSyntax && (!allIn(path, C_TARGET) || !allIn(head.query, C_QUERY))) {
     return ERR.BAD_REQUEST_LINE;
   }
   out.path = path;
@@ -98,8 +161,7 @@ export function checkRequestHead(
     const value = h[i + 1];
     bytes += name.length + value.length + 4;
     if (checkSyntax) {
-      if (!TOKEN.test(name)) return ERR.BAD_HEADER;
-      if (BAD_VALUE.test(value)) return ERR.BAD_HEADER;
+      if (!isToken(name) || hasBadValueChar(value)) return ERR.BAD_HEADER;
     }
     switch (name) {
       case 'host':
@@ -143,7 +205,7 @@ export function checkRequestHead(
   if (hostCount > 1) return ERR.DUPLICATE_HOST;
   if (hostCount === 0 && head.httpMinor === 1 && authority === null) return ERR.MISSING_HOST;
   if (authority !== null) host = authority;
-  if (!HOST.test(host)) return ERR.BAD_HOST;
+  if (!isHost(host)) return ERR.BAD_HOST;
   out.host = host;
   if (head.httpMinor === 0 && keepAlive10) out.close = false;
   out.upgrade = upgradeHeader && out.connectionTokens.indexOf('upgrade') >= 0;
@@ -151,13 +213,31 @@ export function checkRequestHead(
   return null;
 }
 
+/** The lists of a lone `Connection: keep-alive` / `close`, what clients send (frozen: copied before a push). */
+const KEEP_ALIVE_TOKENS: string[] = Object.freeze(['keep-alive']) as unknown as string[];
+const CLOSE_TOKENS: string[] = Object.freeze(['close']) as unknown as string[];
+
 function parseConnection(value: string, out: RequestFraming): void {
+  if (out.connectionTokens === NO_TOKENS && (value.length === 10 || value.length === 5)) {
+    // One bare token: a shared list instead of split + trim + a new array per request.
+    const v = value.toLowerCase();
+    if (v === 'keep-alive') {
+      out.connectionTokens = KEEP_ALIVE_TOKENS;
+      return;
+    }
+    if (v === 'close') {
+      out.close = true;
+      out.connectionTokens = CLOSE_TOKENS;
+      return;
+    }
+  }
   const parts = value.split(',');
   for (let i = 0; i < parts.length; i++) {
     const t = parts[i].trim().toLowerCase();
     if (t.length === 0) continue;
     if (t === 'close') out.close = true;
-    if (out.connectionTokens === NO_TOKENS) out.connectionTokens = [];
+    const list = out.connectionTokens;
+    if (list === NO_TOKENS || list === KEEP_ALIVE_TOKENS || list === CLOSE_TOKENS) out.connectionTokens = list.slice();
     out.connectionTokens.push(t);
   }
 }

@@ -27,15 +27,15 @@ class DeadlineList {
 
 const lists = new Map<number, DeadlineList>();
 
-/** Arm `e` to expire `ms` from now (ms > 0). An entry already armed is moved. */
-export function addDeadline(e: DeadlineEntry, ms: number): void {
+/** Arm `e` to expire `ms` after `now` (ms > 0; performance.now() unless the caller has it). An entry already armed is moved. */
+export function addDeadline(e: DeadlineEntry, ms: number, now = performance.now()): void {
   if (e.dlList !== null) removeDeadline(e);
   let list = lists.get(ms);
   if (list === undefined) {
     list = new DeadlineList(ms);
     lists.set(ms, list);
   }
-  const at = performance.now() + ms;
+  const at = now + ms;
   e.deadlineAt = at;
   e.dlList = list;
   e.dlNext = null;

@@ -52,9 +52,10 @@ export interface Exchange {
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 
-export function startExchange(pool: EndpointPool, req: ExchangeRequest, sink: ExchangeSink): Exchange {
+/** `now`: performance.now() when the caller has just read it (the response deadline counts from it). */
+export function startExchange(pool: EndpointPool, req: ExchangeRequest, sink: ExchangeSink, now = -1): Exchange {
   const ex = new UpstreamExchange(pool, req, sink);
-  ex.start();
+  ex.start(now);
   return ex;
 }
 
@@ -93,8 +94,8 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer, DeadlineE
     this.bodyEnded = req.body === 'none';
   }
 
-  start(): void {
-    if (this.req.responseTimeoutMs > 0) addDeadline(this, this.req.responseTimeoutMs);
+  start(now: number): void {
+    if (this.req.responseTimeoutMs > 0) addDeadline(this, this.req.responseTimeoutMs, now >= 0 ? now : performance.now());
     this.queued = this.pool.acquire(this, false);
   }
 

@@ -264,7 +264,9 @@ export class ResponseParser {
           if (end === -2) return this.fail(this.error!);
           if (end === -1) return len;
           const trailers: string[] = [];
-          if (this.parseFields(this.secBuf, this.secStart + 2, this.secEnd, trailers, false) < 0) return -1;
+          const tb = this.secBuf;
+          const trailerText = (tb as Latin1Buffer).latin1Slice(this.secStart, this.secEnd);
+          if (this.parseFields(tb, this.secStart + 2, this.secEnd, trailers, false, trailerText, this.secStart) < 0) return -1;
           return this.end(trailers.length > 0 ? trailers : null, end);
         }
         case S.Done:
@@ -414,11 +416,16 @@ export class ResponseParser {
     if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return this.bad('invalid status code');
     const status = d0 * 100 + d1 * 10 + d2;
     p += 12;
+    // The whole section as one string, once: the reason and every name and value are substrings
+    // of it (JS-heap slices), not one latin1Slice native call each. A/B in one process, nginx's
+    // 5-field response head + 100 B body, reset + execute: 1217 → 984 ns.
+    const text = (buf as Latin1Buffer).latin1Slice(this.secStart, end);
+    const base = this.secStart;
     let reason = '';
     if (buf[p] === SP) {
       const rs = ++p;
       while (FIELD_VALUE[buf[p]] === 1) p++;
-      if (p > rs) reason = (buf as Latin1Buffer).latin1Slice(rs, p);
+      if (p > rs) reason = text.slice(rs - base, p - base);
     }
     if (buf[p] !== CR || buf[p + 1] !== LF) return this.bad('invalid status line');
     p += 2;
@@ -432,7 +439,7 @@ export class ResponseParser {
     this.connClose = false;
     this.connKeepAlive = false;
     const headers: string[] = [];
-    if (this.parseFields(buf, p, end, headers, true) < 0) return false;
+    if (this.parseFields(buf, p, end, headers, true, text, base) < 0) return false;
     if (this.clError) return this.bad('invalid Content-Length');
     if (this.teError) return this.bad('invalid Transfer-Encoding');
 
@@ -488,8 +495,9 @@ export class ResponseParser {
   /**
    * Parse field lines from `p` up to `end` (which is just past the final empty line) into `out`.
    * Returns the index after the section, or -1 on error. `isHead` also gathers framing fields.
+   * `text` is buf[base, end) decoded as latin1: names and values are sliced from it.
    */
-  private parseFields(buf: Buffer, p: number, end: number, out: string[], isHead: boolean): number {
+  private parseFields(buf: Buffer, p: number, end: number, out: string[], isHead: boolean, text: string, base: number): number {
     for (;;) {
       if (buf[p] === CR) {
         if (buf[p + 1] !== LF || p + 2 !== end) return this.fail('invalid field line');
@@ -520,10 +528,10 @@ export class ResponseParser {
 
       let name: string | undefined = INTERN.get(h);
       if (name === undefined || !bytesEqualLower(buf, ns, ne, name)) {
-        name = (buf as Latin1Buffer).latin1Slice(ns, ne);
+        name = text.slice(ns - base, ne - base);
         if (upper) name = name.toLowerCase();
       }
-      out.push(name, ve > vs ? (buf as Latin1Buffer).latin1Slice(vs, ve) : '');
+      out.push(name, ve > vs ? text.slice(vs - base, ve - base) : '');
       if (isHead) {
         if (name === H_CONTENT_LENGTH) this.contentLength(buf, vs, p - 2);
         else if (name === H_TRANSFER_ENCODING) this.transferEncoding(buf, vs, p - 2);

@@ -65,6 +65,42 @@ describe('checkRequestHead', () => {
     checkRequestHead(head({ httpMinor: 0, headers: ['connection', 'keep-alive'] }), settings, true, ten);
     assert.equal(ten.close, false);
   });
+
+  // Connection token lists (RFC 9110 §7.6.1): a lone keep-alive/close takes a shared list, which
+  // a second Connection field must not change (it is copied first) nor leak into the next request.
+  const connectionCases: { desc: string; values: string[]; tokens: string[]; close: boolean }[] = [
+    { desc: 'keep-alive', values: ['keep-alive'], tokens: ['keep-alive'], close: false },
+    { desc: 'Keep-Alive (any case)', values: ['Keep-Alive'], tokens: ['keep-alive'], close: false },
+    { desc: 'close', values: ['close'], tokens: ['close'], close: true },
+    { desc: 'CLOSE', values: ['CLOSE'], tokens: ['close'], close: true },
+    { desc: 'keep-alive then a second field', values: ['keep-alive', 'x-a'], tokens: ['keep-alive', 'x-a'], close: false },
+    { desc: 'close then a second field', values: ['close', 'Upgrade'], tokens: ['close', 'upgrade'], close: true },
+    { desc: 'a field then keep-alive', values: ['x-a', 'keep-alive'], tokens: ['x-a', 'keep-alive'], close: false },
+    { desc: 'padded close', values: [' close '], tokens: ['close'], close: true },
+    { desc: 'a 5-letter token other than close', values: ['x-abc'], tokens: ['x-abc'], close: false },
+    { desc: 'list', values: ['keep-alive, x-a'], tokens: ['keep-alive', 'x-a'], close: false },
+  ];
+  for (const c of connectionCases) {
+    it(`Connection: ${c.desc}`, () => {
+      const out = newRequestFraming();
+      const headers = ['host', 'h'];
+      for (const v of c.values) headers.push('connection', v);
+      assert.equal(checkRequestHead(head({ headers }), settings, true, out), null);
+      assert.deepEqual(out.connectionTokens, c.tokens);
+      assert.equal(out.close, c.close);
+      // The same framing object for a request without Connection: no tokens left over.
+      assert.equal(checkRequestHead(head({}), settings, true, out), null);
+      assert.deepEqual(out.connectionTokens, []);
+      assert.equal(out.close, false);
+    });
+  }
+  it('a shared token list is never changed', () => {
+    const a = newRequestFraming();
+    checkRequestHead(head({ headers: ['host', 'h', 'connection', 'keep-alive', 'connection', 'x-a'] }), settings, true, a);
+    const b = newRequestFraming();
+    checkRequestHead(head({ headers: ['host', 'h', 'connection', 'keep-alive'] }), settings, true, b);
+    assert.deepEqual(b.connectionTokens, ['keep-alive']);
+  });
 });
 
 describe('buildUpstreamHead', () => {

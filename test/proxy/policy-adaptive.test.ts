@@ -30,7 +30,7 @@ const SLOW = slow(SLOW_MS);
 /** Phase lengths, ms. */
 const WARM = 1500;
 const HIGH = 3000;
-const RECOVER = 2500;
+const RECOVER = 3500;
 const PROBE = 400;
 /** The part of a phase its end-state assertions look at, ms: the slow phase's, the recovery's. */
 const HIGH_TAIL = 500;
