@@ -6,6 +6,7 @@
 //   node dist/bench/reload.js --quick                    # same sizes, 25 s under load
 //   options: --routes 10000 --per-file 10 --reloads 1000 --load-seconds 120 --load-reloads 100 --gateway-reloads 1000
 //            --threads 2 --connections 50 --frontend uws|native-free
+//   node dist/bench/reload.js --listener-churn 1000      # part 3 only: memory over listener add/remove reloads
 //
 // Part 1 runs the reload pipeline in this process, step by step, with the functions the gateway
 // uses (main thread: loadConfig with its cache, the delta encoder; worker: the decoder and
@@ -14,6 +15,10 @@
 // gateway (bin/gatemesh.js, worker threads, file watch) with autocannon driving traffic while the
 // config files are rewritten, and reads each reload's timings from its "config applied" log line.
 // Route matching cost at 10,000 routes is bench/micro/route-match.ts (run at the end).
+// Part 3 (--listener-churn N, on its own) reloads a real gateway N times, each reload adding or
+// removing a listener on a new port, and samples its threads' heap after a full GC and its RSS
+// every 100 reloads, on each front end, against N route-only reloads of a fresh gateway (the peer:
+// known flat). `--frontend` limits it to one front end. `--routes` defaults to 100 here.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -44,7 +49,9 @@ function sarg(name: string, dflt: string): string {
   return i >= 0 ? process.argv[i + 1] : dflt;
 }
 const QUICK = process.argv.includes('--quick');
-const ROUTES = arg('--routes', 10_000);
+/** Part 3: listener add/remove reloads per front end (0 = parts 1 and 2 instead). */
+const CHURN = arg('--listener-churn', 0);
+const ROUTES = arg('--routes', CHURN > 0 ? 100 : 10_000);
 const PER_FILE = arg('--per-file', 10);
 const RELOADS = arg('--reloads', 1000);
 const LOAD_SECONDS = arg('--load-seconds', QUICK ? 25 : 120);
@@ -162,7 +169,7 @@ function row(section: string, what: string, value: string, peer = '', note = '')
   process.stderr.write(`  ${section}: ${what}: ${value}${peer ? ` (peer ${peer})` : ''}\n`);
 }
 function printTable(): void {
-  const head = ['part', 'measure', 'gatemesh', 'peer: full reload', 'note'];
+  const head = ['part', 'measure', 'gatemesh', CHURN > 0 ? 'peer: route-only reloads' : 'peer: full reload', 'note'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]): string => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
   console.log(line(head));
@@ -368,9 +375,9 @@ class GatewayProcess {
   adminPort = 0;
   constructor(readonly child: ChildProcess) {}
   /** `exposeGc`: each thread reports its heap after a full GC (src/worker.ts); the GCs cost time, so not for timings. */
-  static async start(configDir: string, exposeGc = false): Promise<GatewayProcess> {
+  static async start(configDir: string, exposeGc = false, frontend = FRONTEND): Promise<GatewayProcess> {
     const child = spawn(process.execPath, [...(exposeGc ? ['--expose-gc'] : []), path.join(ROOT, 'bin/gatemesh.js'), '--config', configDir], {
-      env: { ...process.env, GATEMESH_FRONTEND: FRONTEND, GATEMESH_THREADS: String(THREADS), GATEMESH_ADMIN_ADDR: '127.0.0.1:0', GATEMESH_ACCESS_LOG: 'off', GATEMESH_LOG_LEVEL: 'info' },
+      env: { ...process.env, GATEMESH_FRONTEND: frontend, GATEMESH_THREADS: String(THREADS), GATEMESH_ADMIN_ADDR: '127.0.0.1:0', GATEMESH_ACCESS_LOG: 'off', GATEMESH_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const g = new GatewayProcess(child);
@@ -529,7 +536,80 @@ async function partUnderLoad(): Promise<void> {
   }
 }
 
+// --- part 3: memory over listener add/remove reloads -------------------------------------------------
+
+interface ChurnSample {
+  reloads: number;
+  /** Largest thread's V8 heap after a full GC, MiB (src/worker.ts heapUsed). */
+  heapMb: number;
+  /** Whole gateway process (all threads), MiB. */
+  rssMb: number;
+}
+
+/**
+ * CHURN reloads through a fresh gateway (threads GC before they report their heap), triggered by
+ * SIGHUP right after each write (the file watch's 100 ms debounce would only add waiting; the
+ * watch reload that follows finds nothing changed). `listeners`: every reload adds (odd) or removes
+ * (even) a second listener on port 0, so each add binds a new port and takes a new slot; else one
+ * route changes per reload. Samples after every 100th reload, when the extra listener is removed.
+ */
+async function churnRun(frontend: string, listeners: boolean): Promise<ChurnSample[]> {
+  const cfg = new ConfigDir(1); // nothing is proxied: the endpoint is never dialled
+  let gw: GatewayProcess | null = null;
+  try {
+    gw = await GatewayProcess.start(cfg.dir, true, frontend);
+    let version = 1;
+    const samples: ChurnSample[] = [];
+    // Reload k's reply carries the heap after the GC that followed reload k - 1.
+    for (let k = 1; k <= CHURN + 1; k++) {
+      if (listeners) cfg.writeGateway(k % 2 === 1);
+      else cfg.change((k * 541) % ROUTES);
+      gw.child.kill('SIGHUP');
+      const a = await gw.waitVersion(++version);
+      if ((k - 1) % 100 === 0) {
+        samples.push({ reloads: k - 1, heapMb: a.threadHeapMb, rssMb: gw.rssKb() / 1024 });
+        process.stderr.write(`    ${frontend} ${listeners ? 'listener add/remove' : 'route-only'}: ${k - 1} reloads: thread heap ${a.threadHeapMb.toFixed(2)} MiB, RSS ${(gw.rssKb() / 1024).toFixed(1)} MiB\n`);
+      }
+    }
+    return samples;
+  } finally {
+    await gw?.stop();
+    cfg.remove();
+  }
+}
+
+async function partListenerChurn(): Promise<void> {
+  const frontends = process.argv.includes('--frontend') ? [FRONTEND] : ['uws', 'native-free'];
+  for (const fe of frontends) {
+    const section = `gateway, ${THREADS} threads, ${fe}`;
+    const peer = await churnRun(fe, false);
+    const churn = await churnRun(fe, true);
+    // Growth after the first 100 (JIT warm-up, lazily built state), per listener change.
+    const grow = (s: ChurnSample[], f: (x: ChurnSample) => number): string => {
+      const from = s[Math.min(1, s.length - 1)];
+      const to = s[s.length - 1];
+      const d = f(to) - f(from);
+      const per = to.reloads > from.reloads ? ((d * 1024 * 1024) / (to.reloads - from.reloads)).toFixed(0) : '?';
+      return `${d >= 0 ? '+' : ''}${(d * 1024).toFixed(0)} KiB (${per} B per reload)`;
+    };
+    const heapOf = (x: ChurnSample): number => x.heapMb;
+    const rssOf = (x: ChurnSample): number => x.rssMb;
+    const list = (s: ChurnSample[], f: (x: ChurnSample) => number, digits: number): string => s.map((x) => f(x).toFixed(digits)).join(' ');
+    row(section, `thread heap after GC, ${CHURN} listener add/remove reloads, growth after 100`, grow(churn, heapOf), grow(peer, heapOf),
+      `every 100 (MiB): ${list(churn, heapOf, 2)}; peer: ${list(peer, heapOf, 2)}`);
+    row(section, `gateway RSS, ${CHURN} listener add/remove reloads, growth after 100`, grow(churn, rssOf), grow(peer, rssOf),
+      `every 100 (MiB): ${list(churn, rssOf, 0)}; peer: ${list(peer, rssOf, 0)}; whole process, glibc keeps freed pages`);
+  }
+}
+
 async function main(): Promise<void> {
+  if (CHURN > 0) {
+    console.log(`reload bench, listener churn: node ${process.version}, ${os.cpus().length} cores, ${ROUTES} HTTPRoutes, ${THREADS} threads, ${CHURN} reloads per run`);
+    process.stderr.write('part 3: memory over listener add/remove reloads\n');
+    await partListenerChurn();
+    printTable();
+    return;
+  }
   console.log(`reload bench: node ${process.version}, ${os.cpus().length} cores, ${ROUTES} HTTPRoutes (1 rule each) over ${HOSTS} hostnames, ${PER_FILE} per file${QUICK ? ', quick' : ''}`);
   const skipLoad = process.argv.includes('--no-load');
   process.stderr.write('part 1: the reload pipeline in-process\n');
