@@ -46,7 +46,8 @@ export interface AccessRecord {
 
 export interface AccessLog {
   readonly enabled: boolean;
-  write(rec: AccessRecord): void;
+  /** `nowMs`: the line's time, epoch ms, when the caller already read the clock; default Date.now(). */
+  write(rec: AccessRecord, nowMs?: number): void;
   flush(): void;
 }
 
@@ -82,14 +83,14 @@ export function createAccessLog(settings: Settings): AccessLog {
   setInterval(flushBatch, 1000).unref();
   return {
     enabled: true,
-    write(rec) {
-      const line = accessLine(rec);
-      // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-      if (used + line.length * 3 > BATCH_BYTES) {
+    write(rec, nowMs) {
+      const line = accessLine(rec, nowMs);
+      // The line is ASCII (jsonString escapes the rest): one byte per character.
+      if (used + line.length > BATCH_BYTES) {
         flushBatch();
-        if (line.length * 3 > BATCH_BYTES) return sink.write(Buffer.from(line, 'utf8'));
+        if (line.length > BATCH_BYTES) return sink.write(Buffer.from(line, 'latin1'));
       }
-      used += buf.write(line, used, 'utf8');
+      used += buf.write(line, used, 'latin1');
     },
     flush() {
       flushBatch();
@@ -167,8 +168,12 @@ let lastIso = '';
 /** Printable ASCII other than `"` and `\`: such a string is its own JSON body (RFC 8259 §7). */
 const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
+const NON_ASCII = /[\u0080-\uffff]/g;
+
 function jsonString(s: string): string {
-  return JSON_PLAIN.test(s) ? '"' + s + '"' : JSON.stringify(s);
+  if (JSON_PLAIN.test(s)) return '"' + s + '"';
+  // Non-ASCII as \uXXXX too, so every line is ASCII and is copied into the batch byte for byte.
+  return JSON.stringify(s).replace(NON_ASCII, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
 /** The last string quoted for a field that repeats (route, endpoint, method, client) and its JSON. */
@@ -206,10 +211,11 @@ function millis(ms: number): string {
  * One access-log line, the JSON pino would write for `logger.info(rec)` with an ISO `time`
  * (same keys, same order: level, time, then the record's fields). Hand-written because it runs on
  * every request: bench/micro/access-log.ts measures it against pino's logger.info on the same
- * record. Strings are escaped as JSON.stringify would (RFC 8259 §7); durations carry three decimals.
+ * record. Strings are escaped as JSON.stringify would (RFC 8259 §7), and non-ASCII characters as
+ * \uXXXX as well, so the line is ASCII; durations carry three decimals.
  */
-export function accessLine(rec: AccessRecord): string {
-  const now = Date.now();
+export function accessLine(rec: AccessRecord, nowMs?: number): string {
+  const now = nowMs === undefined ? Date.now() : Math.floor(nowMs);
   if (now !== lastMs) {
     lastMs = now;
     lastIso = new Date(now).toISOString();

@@ -166,6 +166,9 @@ export interface ProxyContext {
   stats: StatSlot;
 }
 
+/** performance.now() + this = epoch ms on every thread (src/shared/clock.ts). */
+const TIME_ORIGIN = performance.timeOrigin;
+
 const enum Phase {
   Routing,
   Upstream,
@@ -198,6 +201,12 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
   bytesOut = 0;
   bytesIn = 0;
   readonly start = performance.now();
+  /** PolicyStream: now, epoch ms: the request's arrival, or a fresh read after it waited in a concurrency queue. */
+  get epochMs(): number {
+    return TIME_ORIGIN + (this.waited ? performance.now() : this.start);
+  }
+  /** It waited for a concurrency slot: its arrival time is no longer "now". */
+  private waited = false;
   upstreamStart = 0;
   upstreamMs = -1;
   error: ErrorSpec | null = null;
@@ -340,6 +349,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
   onAdmitted(): void {
     const stage = this.waiting;
     this.waiting = Waiting.None;
+    this.waited = true;
     if (stage === Waiting.Rule) this.ruleAdmitted = true;
     else if (stage === Waiting.Backend) this.backendAdmitted = true;
     if (this.phase === Phase.Done) {
@@ -767,7 +777,9 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
       this.retryHeld = false;
       if (this.backend !== null && this.backend.breaker !== null) this.backend.breaker.endRetry();
     }
-    if (this.ruleAdmitted || this.backendAdmitted || this.breakerHeld) this.releaseSlots(this.error === null && this.upstreamMs >= 0 ? performance.now() - this.start : -1);
+    // One clock read for the adaptive limit's sample, the access log's duration and its time.
+    const end = performance.now();
+    if (this.ruleAdmitted || this.backendAdmitted || this.breakerHeld) this.releaseSlots(this.error === null && this.upstreamMs >= 0 ? end - this.start : -1);
     const ctx = this.ctx;
     ctx.inflight--;
     ctx.stats.add(STAT_FIELDS.requests, 1);
@@ -783,7 +795,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
       status: this.status,
       bytes: this.bytesOut,
       bytes_in: this.bytesIn,
-      duration_ms: performance.now() - this.start,
+      duration_ms: end - this.start,
       upstream_ms: this.upstreamMs < 0 ? -1 : this.upstreamMs,
       attempts: this.attempts !== null ? this.attempts.attempts : this.upstreamStart > 0 ? 1 : 0,
       client: this.head.remoteAddress,
@@ -795,7 +807,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
       rec.reason = this.detail;
     }
     if (this.flags.length !== 0) rec.flags = this.flags;
-    log.write(rec);
+    log.write(rec, TIME_ORIGIN + end);
   }
 }
 

@@ -28,6 +28,9 @@ export interface PolicyRefusal {
 
 /** What decide() needs of the request: its key input, and where response headers and flags go. */
 export interface PolicyStream extends KeyInput {
+  /** When the request arrived, epoch ms (src/shared/clock.ts): the limits decide at that time, which
+   *  spares them a clock read of their own (~60 ns, as much as the decision). */
+  readonly epochMs: number;
   policyHeaders: string[] | null;
   flag(f: string): void;
 }
@@ -63,7 +66,7 @@ class CompiledRequestPolicy implements RequestPolicyRuntime {
   decide(stream: PolicyStream): PolicyRefusal | null {
     const rl = this.rl;
     if (rl !== null) {
-      const v = rl.check(stream, this.rlResults);
+      const v = rl.check(stream, this.rlResults, stream.epochMs);
       if (v !== RateLimitVerdict.Allowed) return this.rateLimitRefusal(v);
       for (let i = 0; i < this.rlResults.length; i++) if (this.rlResults[i].degraded) {
         stream.flag('DG');
