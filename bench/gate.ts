@@ -21,7 +21,7 @@ import {
 } from './harness/compare';
 import { BASELINE_FILE, RESULTS_DIR } from './harness/paths';
 import { planPinning } from './harness/processes';
-import { allProxies, gatemeshSpec, type ProxySpec } from './harness/proxies';
+import { allProxies, gatemeshSpec, isPoliciesOff, runsIn, type ProxySpec } from './harness/proxies';
 import { renderTable } from './harness/report-table';
 import type { BenchResults } from './harness/results';
 import { median } from './harness/stats';
@@ -46,8 +46,13 @@ const HELP = `usage: npm run bench:gate -- [--quick] [--update] [options]
   --input FILE            compare an existing results JSON instead of running (no confirmation)
 ${COMMON_HELP}`;
 
-function gateProxies(a: BenchArgs): { proxies: ProxySpec[]; reference: string[] } {
-  const all = allProxies();
+/**
+ * The gate's proxies: direct, the reference (a peer, or the baseline build) and both gatemesh front ends. The
+ * `-nopolicy` variants are left out: they are the bench's on ÷ off denominator, not a build under test, and the
+ * baseline has no ratios for them.
+ */
+export function gateProxies(a: Pick<BenchArgs, 'baselineDir' | 'proxies'>): { proxies: ProxySpec[]; reference: string[] } {
+  const all = allProxies().filter((p) => !isPoliciesOff(p.name));
   const subjects = all.filter((p) => p.kind === 'gatemesh');
   const broken = subjects.filter((p) => p.unavailable());
   if (broken.length) throw new SetupError(broken.map((p) => `${p.name}: ${p.unavailable()}`).join('; '));
@@ -94,7 +99,8 @@ async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[]): Prom
       quiet: a.quiet,
     });
     for (const sc of r.scenarios) {
-      const missing = proxies.map((p) => p.name).filter((n) => !sc.proxies[n]);
+      const table = pickScenarios([sc.id], null)[0].table;
+      const missing = proxies.filter((p) => runsIn(p, table) && !sc.proxies[p.name]).map((p) => p.name);
       if (missing.length) {
         throw new SetupError(`${sc.id}: ${missing.map((n) => `${n} did not run (${sc.failed[n] ?? 'unknown'})`).join('; ')}`);
       }
@@ -110,8 +116,8 @@ function candidateTable(r: BenchResults, a: BenchArgs): { candidate: RatioTable;
   if (!a.baselineDir) return { candidate: ratiosOf(r), baseline: null };
   const raw = ratiosOf(
     r,
-    (n) => n.startsWith('gatemesh-'),
-    (n) => n.startsWith('baseline-'),
+    (n) => n.startsWith('gatemesh-') && !isPoliciesOff(n),
+    (n) => n.startsWith('baseline-') && !isPoliciesOff(n),
   );
   const candidate: RatioTable = {};
   const baseline: RatioTable = {};

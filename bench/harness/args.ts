@@ -39,7 +39,8 @@ export class UsageError extends Error {}
 
 export const COMMON_HELP = `  --quick                 the quick subset (small GET, 50 % rate only, short runs)
   --scenarios a,b         scenarios to run (small-get, get-16k, get-1m, post-4k, new-conn, routes-10k, policies)
-  --proxies a,b           proxies besides direct (nginx, haproxy, fastify-proxy, http-proxy, gatemesh-uws, gatemesh-native-free)
+  --proxies a,b           proxies besides direct (nginx, haproxy, fastify-proxy, http-proxy, gatemesh-uws, gatemesh-native-free);
+                          a gatemesh proxy brings its policies-off row <name>-nopolicy into the policies scenario
   --rounds N              interleaved rounds per figure; medians are reported (default 3)
   --warmup S              warm-up per proxy per scenario, seconds (default 2; quick 1)
   --duration S            closed-loop run length, seconds (default 4; quick 2)

@@ -1,6 +1,7 @@
 // The release gate's arithmetic, kept pure so it is tested on its own (test/bench/compare.test.ts).
 // Absolute times drift between machines, so every figure is a ratio against a peer measured in the same run, and
 // the gate compares those ratios with the committed ones in bench/baseline.json.
+import { isPoliciesOff } from './proxies';
 import type { BenchResults, ScenarioResult } from './results';
 import { median, medianPercentiles } from './stats';
 
@@ -59,10 +60,13 @@ function rate50(sc: ScenarioResult): number {
   return sc.rates.findIndex((r) => r.pct === 50);
 }
 
-/** Ratios of every gatemesh build against every peer present in `r`. */
+/**
+ * Ratios of every gatemesh build against every peer present in `r`. By default the `-nopolicy` rows (gatemesh with
+ * policies off, the bench's on ÷ off denominator) are no subject: the gate compares builds, not configurations.
+ */
 export function ratiosOf(r: BenchResults, subjects?: (name: string) => boolean, peers?: (name: string) => boolean): RatioTable {
   const kind = new Map(r.proxies.map((p) => [p.name, p.kind]));
-  const isSubject = subjects ?? ((n: string) => kind.get(n) === 'gatemesh');
+  const isSubject = subjects ?? ((n: string) => kind.get(n) === 'gatemesh' && !isPoliciesOff(n));
   const isPeer = peers ?? ((n: string) => kind.get(n) === 'peer');
   const out: RatioTable = {};
   for (const sc of r.scenarios) {

@@ -31,6 +31,31 @@ export interface ProxySpec {
   unavailable(): string | null;
   version(): string;
   start(ctx: StartContext, table: RouteTable): Promise<RunningProxy>;
+  /**
+   * The scenarios' route tables this proxy runs in; absent: all. A gatemesh `-nopolicy` variant runs in `policies`
+   * only, where it is the policies-off figure measured in the same interleaved rounds as everything else.
+   */
+  tables?: readonly RouteTable[];
+}
+
+/** Whether `spec` runs in a scenario with this route table. */
+export function runsIn(spec: Pick<ProxySpec, 'tables'>, table: RouteTable): boolean {
+  return spec.tables === undefined || spec.tables.includes(table);
+}
+
+/**
+ * Name suffix of gatemesh's policies-off variant: `gatemesh-uws-nopolicy` is gatemesh-uws with the plain catch-all
+ * config and no access log, run in the `policies` scenario as the denominator of issue 5's on ÷ off figure.
+ */
+export const POLICIES_OFF_SUFFIX = '-nopolicy';
+
+export function isPoliciesOff(name: string): boolean {
+  return name.endsWith(POLICIES_OFF_SUFFIX);
+}
+
+/** The policies-off row's name for a gatemesh proxy: `gatemesh-uws` → `gatemesh-uws-nopolicy`. */
+export function policiesOffName(name: string): string {
+  return name + POLICIES_OFF_SUFFIX;
 }
 
 const READY_MS = 20_000;
@@ -255,11 +280,25 @@ export function gatemeshConfig(port: number, upstreamPort: number, table: RouteT
   return out.join('\n');
 }
 
+export interface GatemeshSpecOptions {
+  /**
+   * The policies-off variant: named `<name>-nopolicy`, runs in the `policies` scenario only, with the plain
+   * catch-all config (`gatemeshConfig(…, 'single')`) and the access log off. The generator's request is the
+   * scenario's, as for every proxy (its x-tenant header is then simply not looked at). Default false.
+   */
+  policiesOff?: boolean;
+}
+
+const POLICIES_OFF_NOTE = "policies off: no policies, no access log (the on ÷ off figure's denominator)";
+
 /** gatemesh from a checkout at `root` (this repo, or a baseline build for the gate). */
-export function gatemeshSpec(name: string, frontend: 'uws' | 'native-free', root: string = ROOT): ProxySpec {
+export function gatemeshSpec(baseName: string, frontend: 'uws' | 'native-free', root: string = ROOT, opts: GatemeshSpecOptions = {}): ProxySpec {
+  const off = opts.policiesOff === true;
+  const name = off ? policiesOffName(baseName) : baseName;
   return {
     name,
     kind: 'gatemesh',
+    ...(off ? { tables: ['policies'] as const } : {}),
     unavailable: () =>
       existsSync(path.join(root, 'dist', 'src', 'cli.js')) ? null : `not built (${path.join(root, 'dist/src/cli.js')} missing: npx tsc -p .)`,
     version: () => {
@@ -273,7 +312,9 @@ export function gatemeshSpec(name: string, frontend: 'uws' | 'native-free', root
       const port = await freePort();
       const adminPort = await freePort();
       const conf = path.join(ctx.tmp, `${name}-${table}.yaml`);
-      writeFileSync(conf, gatemeshConfig(port, ctx.upstreamPort, table));
+      // The policies-off variant gets the catch-all route whatever the scenario (it only runs in `policies`).
+      const policiesOn = table === 'policies' && !off;
+      writeFileSync(conf, gatemeshConfig(port, ctx.upstreamPort, off ? 'single' : table));
       const m = startProcess(
         name,
         [...pinPrefix(ctx.pin.proxyCpus, ctx.pin), process.execPath, path.join(root, 'bin', 'gatemesh.js'), '--config', conf],
@@ -285,20 +326,29 @@ export function gatemeshSpec(name: string, frontend: 'uws' | 'native-free', root
             GATEMESH_THREADS: String(ctx.threads),
             GATEMESH_FRONTEND: frontend,
             // The policies scenario runs with the access log on (to a file), as issue 5's policies-on figure asks.
-            GATEMESH_ACCESS_LOG: table === 'policies' ? path.join(ctx.tmp, `${name}-access.log`) : 'off',
+            GATEMESH_ACCESS_LOG: policiesOn ? path.join(ctx.tmp, `${name}-access.log`) : 'off',
             GATEMESH_ADMIN_ADDR: `127.0.0.1:${adminPort}`,
           },
         },
       );
       await waitReady(m, async () => (await httpStatus(adminPort, '/ready')).status === 200, READY_MS);
-      const note = table === 'routes-10k' ? `${ROUTE_COUNT} prefix routes` : table === 'policies' ? 'rate limit + least request + access log to a file' : '';
+      const note = off
+        ? POLICIES_OFF_NOTE
+        : table === 'routes-10k'
+          ? `${ROUTE_COUNT} prefix routes`
+          : table === 'policies'
+            ? 'rate limit + least request + access log to a file'
+            : '';
       return { port, note, stop: stopper(m) };
     },
   };
 }
 
 export interface ProxySelection {
-  /** Run only these (names); default all. */
+  /**
+   * Run only these (names); default all. Naming a gatemesh proxy brings its `-nopolicy` variant along (it runs in
+   * the `policies` scenario only); a variant can also be named on its own.
+   */
   only?: string[];
   /** Extra gatemesh builds, e.g. the gate's baseline checkout. */
   extra?: ProxySpec[];
@@ -313,7 +363,15 @@ export function allProxies(sel: ProxySelection = {}): ProxySpec[] {
     nodePeer('http-proxy', 'http-proxy.js', 'http-proxy'),
     gatemeshSpec('gatemesh-uws', 'uws'),
     gatemeshSpec('gatemesh-native-free', 'native-free'),
+    gatemeshSpec('gatemesh-uws', 'uws', ROOT, { policiesOff: true }),
+    gatemeshSpec('gatemesh-native-free', 'native-free', ROOT, { policiesOff: true }),
     ...(sel.extra ?? []),
   ];
-  return sel.only ? all.filter((p) => p.kind === 'ceiling' || sel.only!.includes(p.name)) : all;
+  const only = sel.only;
+  if (!only) return all;
+  const wanted = (p: ProxySpec): boolean =>
+    p.kind === 'ceiling' ||
+    only.includes(p.name) ||
+    (isPoliciesOff(p.name) && only.includes(p.name.slice(0, -POLICIES_OFF_SUFFIX.length)));
+  return all.filter(wanted);
 }

@@ -13,6 +13,9 @@ const COLORS: Record<string, string> = {
   'http-proxy': '#b5651d',
   'gatemesh-uws': '#d62728',
   'gatemesh-native-free': '#9467bd',
+  // Policies-off variants (policies scenario only): lighter shades of their base.
+  'gatemesh-uws-nopolicy': '#ff9896',
+  'gatemesh-native-free-nopolicy': '#c5b0d5',
 };
 const SPARE = ['#17becf', '#bcbd22', '#e377c2', '#7f7f7f'];
 

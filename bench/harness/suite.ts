@@ -11,7 +11,7 @@ import { runAutocannonOpenLoop } from './open-loop-autocannon';
 import { hasCommand, pinPrefix, pinSelf, type Pinning } from './processes';
 import { createProgress, type Progress } from './progress';
 import { createResponseReader } from './response-reader';
-import { startUpstream, type ProxySpec, type RunningProxy } from './proxies';
+import { isPoliciesOff, runsIn, startUpstream, type ProxySpec, type RunningProxy } from './proxies';
 import type { BenchResults, LatencyRun, ProxyInfo, RunSettings, ScenarioResult, ThroughputRun } from './results';
 import { rawRequest, requestHeaders, type Scenario } from './scenarios';
 import { encodeHistogram, median, medianPercentiles, percentilesOf } from './stats';
@@ -39,16 +39,16 @@ export async function runSuite(o: SuiteOptions): Promise<BenchResults> {
   const machine = describeMachine(o.pin.note);
   pinSelf(o.pin);
   const s = o.settings;
-  const infos: ProxyInfo[] = o.proxies.map((p) => {
+  // A proxy that runs in none of the chosen scenarios (e.g. a `-nopolicy` variant without `policies`) is left out.
+  const used = o.proxies.filter((p) => o.scenarios.some((sc) => runsIn(p, sc.table)));
+  const infos: ProxyInfo[] = used.map((p) => {
     const why = p.unavailable();
     return { name: p.name, kind: p.kind, version: why ? '' : p.version(), ...(why ? { skipped: why } : {}) };
   });
-  const runnable = o.proxies.filter((p) => !infos.find((i) => i.name === p.name)!.skipped);
+  const runnable = used.filter((p) => !infos.find((i) => i.name === p.name)!.skipped);
 
-  const n = runnable.length;
-  const perScenario =
-    n * START_S + (n * s.warmupMs) / 1000 + (s.rounds * n * s.throughputMs) / 1000 + (s.ratePcts.length * s.rounds * n * (s.latencyMs + 500)) / 1000;
-  const progress = createProgress(perScenario * o.scenarios.length, o.scenarios.length * (1 + n + s.rounds * n * (1 + s.ratePcts.length)), o.quiet);
+  const plan = planSuite(o.scenarios, runnable, s);
+  const progress = createProgress(plan.seconds, plan.steps, o.quiet);
   for (const i of infos) if (i.skipped) progress.note(`skipped ${i.name}: ${i.skipped}`);
   progress.note(o.pin.note);
 
@@ -57,7 +57,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchResults> {
   const scenarios: ScenarioResult[] = [];
   try {
     for (const sc of o.scenarios) {
-      scenarios.push(await runScenario(o, sc, runnable, upstream.port, progress));
+      scenarios.push(await runScenario(o, sc, proxiesFor(runnable, sc), upstream.port, progress));
     }
   } finally {
     await upstream.stop();
@@ -76,6 +76,41 @@ export async function runSuite(o: SuiteOptions): Promise<BenchResults> {
     scenarios,
     micro: [],
   };
+}
+
+/** The proxies that run in one scenario, in the suite's order: those whose `tables` include its route table. */
+export function proxiesFor<T extends Pick<ProxySpec, 'tables'>>(specs: readonly T[], sc: Pick<Scenario, 'table'>): T[] {
+  return specs.filter((p) => runsIn(p, sc.table));
+}
+
+/** Planned seconds and progress steps of a whole run, scenario by scenario (each with its own proxy count). */
+export function planSuite(
+  scenarios: readonly Scenario[],
+  specs: readonly Pick<ProxySpec, 'tables'>[],
+  s: Pick<RunSettings, 'warmupMs' | 'rounds' | 'throughputMs' | 'ratePcts' | 'latencyMs'>,
+): { seconds: number; steps: number } {
+  let seconds = 0;
+  let steps = 0;
+  for (const sc of scenarios) {
+    const n = proxiesFor(specs, sc).length;
+    seconds += n * START_S + (n * s.warmupMs) / 1000 + (s.rounds * n * s.throughputMs) / 1000 + (s.ratePcts.length * s.rounds * n * (s.latencyMs + 500)) / 1000;
+    // One "starting" step, one warm-up per proxy, then per round one throughput and one latency run per rate each.
+    steps += 1 + n + s.rounds * n * (1 + s.ratePcts.length);
+  }
+  return { seconds, steps };
+}
+
+/**
+ * The closed-loop req/s that sets the open-loop rates: the slowest proxy's, ceiling excluded, and policies-off
+ * variants excluded too (they are gatemesh without the work under test; they must not move the rate every other
+ * proxy is measured at). Falls back to whatever ran when nothing else did.
+ */
+export function slowestForRates(medians: ReadonlyMap<string, number>, kindOf: (name: string) => ProxySpec['kind']): number {
+  const names = [...medians.keys()];
+  const proxies = names.filter((nm) => kindOf(nm) !== 'ceiling');
+  const counted = proxies.filter((nm) => !isPoliciesOff(nm));
+  const pick = counted.length ? counted : proxies.length ? proxies : names;
+  return Math.min(...pick.map((nm) => medians.get(nm)!));
 }
 
 /** One request through the proxy, checked for status 200 and the exact body size before any load. */
@@ -238,8 +273,7 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
     if (tool === 'autocannon' && names.includes('direct')) autocannonCeiling = median(tp.get('direct')!.map((r) => r.rps));
 
     const tpMedian = new Map(names.map((nm) => [nm, median(tp.get(nm)!.map((r) => r.rps))]));
-    const proxiesOnly = names.filter(isPeerOrUs);
-    const slowest = Math.min(...(proxiesOnly.length ? proxiesOnly : names).map((nm) => tpMedian.get(nm)!));
+    const slowest = slowestForRates(tpMedian, (nm) => specs.find((p) => p.name === nm)!.kind);
     const rates = s.ratePcts.map((pct) => ({ pct, rps: Math.max(1, Math.round((slowest * pct) / 100)) }));
 
     // Open loop, one rate at a time, interleaved rounds within each rate.

@@ -134,3 +134,31 @@ test('poolRuns: medians over the rounds of all runs; proxies missing from a run 
   assert.equal(n.latency[0].median.p99, 35);
   assert.deepEqual(Object.keys(pooled.scenarios[0].proxies), ['nginx']);
 });
+
+test('ratiosOf: the -nopolicy rows (policies off) are no gate subject', () => {
+  const r = {
+    proxies: [
+      { name: 'nginx', kind: 'peer', version: '' },
+      { name: 'gatemesh-uws', kind: 'gatemesh', version: '' },
+      { name: 'gatemesh-uws-nopolicy', kind: 'gatemesh', version: '' },
+    ],
+    scenarios: [
+      {
+        id: 'policies',
+        rates: [{ pct: 50, rps: 1000 }],
+        proxies: { nginx: proxyResult(40000, 0.5), 'gatemesh-uws': proxyResult(20000, 1.0), 'gatemesh-uws-nopolicy': proxyResult(30000, 0.8) },
+      },
+    ],
+  } as unknown as BenchResults;
+  const t = ratiosOf(r);
+  assert.deepEqual(Object.keys(t.policies), ['gatemesh-uws']);
+  assert.deepEqual(Object.keys(t.policies['gatemesh-uws']), ['nginx']);
+  // …so a baseline without them reports nothing unmatched for them.
+  const base: RatioTable = { policies: { 'gatemesh-uws': { nginx: { p99: 2, throughput: 0.5 } } } };
+  const cmp = compareRatios(base, t, DEFAULT_THRESHOLDS);
+  assert.deepEqual(cmp.unmatched, []);
+  assert.deepEqual(
+    cmp.checks.map((c) => c.proxy),
+    ['gatemesh-uws', 'gatemesh-uws'],
+  );
+});
