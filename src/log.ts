@@ -176,7 +176,7 @@ function jsonString(s: string): string {
   return JSON.stringify(s).replace(NON_ASCII, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
-/** The last string quoted for a field that repeats (route, endpoint, method, client) and its JSON. */
+/** The last string quoted for a field that often repeats (path, route, endpoint, method, client) and its JSON. */
 class QuotedMemo {
   private raw = '';
   private json = '""';
@@ -188,6 +188,7 @@ class QuotedMemo {
     return this.json;
   }
 }
+const memoPath = new QuotedMemo();
 const memoMethod = new QuotedMemo();
 const memoRoute = new QuotedMemo();
 const memoEndpoint = new QuotedMemo();
@@ -223,7 +224,7 @@ export function accessLine(rec: AccessRecord, nowMs?: number): string {
   let line =
     '{"level":30,"time":"' + lastIso +
     '","method":' + memoMethod.get(rec.method) +
-    ',"path":' + jsonString(rec.path) +
+    ',"path":' + memoPath.get(rec.path) +
     ',"route":' + memoRoute.get(rec.route) +
     ',"endpoint":' + memoEndpoint.get(rec.endpoint) +
     ',"status":' + rec.status +

@@ -166,6 +166,24 @@ export interface ProxyContext {
   stats: StatSlot;
 }
 
+/** The access-log record finish() refills for every request (one per thread). */
+const ACCESS_RECORD: AccessRecord = {
+  method: '',
+  path: '',
+  route: '',
+  endpoint: '',
+  status: 0,
+  bytes: 0,
+  bytes_in: 0,
+  duration_ms: 0,
+  upstream_ms: 0,
+  attempts: 0,
+  error: undefined,
+  reason: undefined,
+  flags: undefined,
+  client: '',
+};
+
 /** performance.now() + this = epoch ms on every thread (src/shared/clock.ts). */
 const TIME_ORIGIN = performance.timeOrigin;
 
@@ -787,26 +805,28 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     else if (this.status === 499) ctx.stats.add(STAT_FIELDS.clientAborts, 1);
     const log = ctx.accessLog;
     if (!log.enabled) return;
-    const rec: AccessRecord = {
-      method: this.head.method,
-      path: this.framing.path,
-      route: this.matched === null ? '-' : this.matched.label,
-      endpoint: this.endpoint,
-      status: this.status,
-      bytes: this.bytesOut,
-      bytes_in: this.bytesIn,
-      duration_ms: end - this.start,
-      upstream_ms: this.upstreamMs < 0 ? -1 : this.upstreamMs,
-      attempts: this.attempts !== null ? this.attempts.attempts : this.upstreamStart > 0 ? 1 : 0,
-      client: this.head.remoteAddress,
-    };
+    // One record per thread, refilled: write() formats it at once and keeps no reference.
+    const rec = ACCESS_RECORD;
+    rec.method = this.head.method;
+    rec.path = this.framing.path;
+    rec.route = this.matched === null ? '-' : this.matched.label;
+    rec.endpoint = this.endpoint;
+    rec.status = this.status;
+    rec.bytes = this.bytesOut;
+    rec.bytes_in = this.bytesIn;
+    rec.duration_ms = end - this.start;
+    rec.upstream_ms = this.upstreamMs < 0 ? -1 : this.upstreamMs;
+    rec.attempts = this.attempts !== null ? this.attempts.attempts : this.upstreamStart > 0 ? 1 : 0;
+    rec.client = this.head.remoteAddress;
+    rec.error = undefined;
+    rec.reason = undefined;
     if (this.error !== null) {
       rec.error = this.error.code;
       rec.reason = this.detail.length !== 0 ? this.error.reason + ': ' + this.detail : this.error.reason;
     } else if (this.detail.length !== 0) {
       rec.reason = this.detail;
     }
-    if (this.flags.length !== 0) rec.flags = this.flags;
+    rec.flags = this.flags.length !== 0 ? this.flags : undefined;
     log.write(rec, TIME_ORIGIN + end);
   }
 }
