@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { plainServer as server } from '../helpers/servers';
 import {
   autocannonConnections,
   createAutocannonRecorder,
@@ -239,17 +238,6 @@ test('openLoopGeneratorFor: autocannon where asked, except new-conn; paced by de
 
 // ---- against a real server (127.0.0.1, port 0) ----
 
-function server(handler: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    const s = http.createServer(handler);
-    s.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (s.address() as AddressInfo).port,
-        close: () => new Promise((r) => (s.closeAllConnections(), s.close(() => r()))),
-      }),
-    );
-  });
-}
 
 const get = (port: number) => ({ port, method: 'GET' as const, path: '/', headers: {} });
 

@@ -1,20 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { plainServer as server } from '../helpers/servers';
 import { runOpenLoop } from '../../bench/harness/open-loop';
-
-function server(handler: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    const s = http.createServer(handler);
-    s.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (s.address() as AddressInfo).port,
-        close: () => new Promise((r) => (s.closeAllConnections(), s.close(() => r()))),
-      }),
-    );
-  });
-}
 
 const GET = (port: number, close = false): Buffer =>
   Buffer.from(`GET / HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n${close ? 'connection: close\r\n' : ''}\r\n`);

@@ -1,24 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { plainServer as server } from '../helpers/servers';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SCENARIOS } from '../../bench/harness/scenarios';
 import { allProxies, isPoliciesOff } from '../../bench/harness/proxies';
 import { closesAfterClose, planSuite, proxiesFor, slowestForRates } from '../../bench/harness/suite';
 
 const NEW_CONN = SCENARIOS.find((s) => s.id === 'new-conn')!;
 
-function server(handler: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    const s = http.createServer(handler);
-    s.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (s.address() as AddressInfo).port,
-        close: () => new Promise((r) => (s.closeAllConnections(), s.close(() => r()))),
-      }),
-    );
-  });
-}
 
 const cases: { desc: string; handler: http.RequestListener; open: boolean }[] = [
   { desc: 'a server that honours Connection: close passes', handler: (_q, r) => r.end('ok'), open: false },

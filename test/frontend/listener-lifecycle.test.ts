@@ -11,7 +11,7 @@ import type { Downstream, IncomingHead } from '../../src/http/downstream';
 import type { BoundListener, Frontend, RequestHandler, UpgradeDownstream } from '../../src/frontend/types';
 import { uwsAppStats, uwsFrontend, uwsUnavailableReason } from '../../src/frontend/uws';
 import { nativeFreeFrontend } from '../../native-free/frontend';
-import { request } from '../helpers/servers';
+import { refused, request } from '../helpers/servers';
 
 const settings = readSettings({ GATEMESH_THREADS: '1', GATEMESH_ACCESS_LOG: 'off' });
 /** Listen/close cycles per case: enough to show a per-listener leak as a count, and quick. */
@@ -29,16 +29,6 @@ function listen(fe: Frontend, index: number, tag: string, port = 0): Promise<Bou
   return fe.listen({ address: '127.0.0.1', port }, index, settings, answer(tag), noUpgrade);
 }
 
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on('error', () => resolve(true));
-  });
-}
 
 /** Server sockets node knows of (native-free listeners; uWS sockets are not node handles). */
 function nodeServers(): number {

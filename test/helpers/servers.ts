@@ -154,3 +154,28 @@ export function request(
     req.end(opts.body);
   });
 }
+
+/** A node:http server on 127.0.0.1, port 0, with the given handler; close() also drops kept-alive connections. */
+export function plainServer(handler: http.RequestListener): Promise<{ port: number; close(): Promise<void> }> {
+  return new Promise((resolve) => {
+    const s = http.createServer(handler);
+    s.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: (s.address() as AddressInfo).port,
+        close: () => new Promise((r) => (s.closeAllConnections(), s.close(() => r()))),
+      }),
+    );
+  });
+}
+
+/** True when nothing accepts connections on 127.0.0.1:`port` any more. */
+export function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('error', () => resolve(true));
+  });
+}

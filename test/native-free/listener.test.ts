@@ -1,6 +1,6 @@
 // BoundListener of the native-free front end: binding, connection limit, draining.
 import assert from 'node:assert/strict';
-import net from 'node:net';
+import { refused } from '../helpers/servers';
 import { afterEach, describe, it } from 'node:test';
 import type { Downstream } from '../../src/http/downstream';
 import { NO_REUSEPORT, nativeFreeFrontend, reusePortSupported } from '../../native-free/frontend';
@@ -13,16 +13,6 @@ afterEach(async () => {
   server = null;
 });
 
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.on('error', () => resolve(true));
-  });
-}
 
 describe('native-free: listener', () => {
   it('binds port 0 to a real port', async () => {
