@@ -3,6 +3,9 @@
 // response filters → response → access log. Both front ends call `onRequest`/`onUpgrade` here; every
 // error becomes a response in exactly one place (`fail`).
 import type net from 'node:net';
+// The module binding, not the global: `performance` on globalThis is a lazy accessor, so every
+// global read is a getter call (perf: ~0.1 µs per request over the request path's clock reads).
+import { performance } from 'node:perf_hooks';
 import type { Backend, BackendRef, Endpoint, GatewayConfig } from './config/model';
 import type { Settings } from './env';
 import { ERR, type ErrorSpec } from './errors';
@@ -533,7 +536,14 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     let length = framing.chunked || framing.closeDelimited ? -1 : framing.contentLength;
     if (framing.noBody && length < 0) length = framing.contentLength; // HEAD/304 report the upstream's CL
     let out = this.filters === null ? filterResponseHeaders(headers) : this.responseFilters(status, headers);
-    if (this.policyHeaders !== null) out = out.concat(this.policyHeaders);
+    const ph = this.policyHeaders;
+    if (ph !== null) {
+      // filterResponseHeaders returns a fresh list unless it dropped nothing (then the parser's
+      // list itself): append in place rather than concat a third array. Filters may return lists
+      // they keep, so those are copied.
+      if (out === headers || this.filters !== null) out = out.concat(ph);
+      else for (let i = 0; i < ph.length; i++) out.push(ph[i]);
+    }
     this.ds.writeHead(status, reason, out, length, framing.noBody);
   }
 

@@ -3,6 +3,7 @@
 // whether a failed attempt or a retryable status is tried again (and after how long).
 // Created only for rules with a policy; the request path owns the endpoints and the exchange.
 import { ERR, type ErrorSpec } from '../errors';
+import { performance } from 'node:perf_hooks';
 import type { Exchange, ExchangeRequest } from '../upstream/exchange';
 import { backoffDelay, REPLAY_BODY_LIMIT, retriesStatus, type RulePolicy } from './rule-policy';
 

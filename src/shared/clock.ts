@@ -4,6 +4,8 @@
 // within a thread. Shared state stores times from this clock (or offsets from a base written
 // into the SharedArrayBuffer by the main thread when it creates it).
 
+import { performance } from 'node:perf_hooks';
+
 const origin = performance.timeOrigin;
 
 /** Epoch milliseconds, fractional (µs resolution), comparable across threads. */

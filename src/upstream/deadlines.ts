@@ -4,6 +4,8 @@
 // Measured on the small-GET bench (uws, 1 connection, callgrind): the per-request setTimeout/
 // clearTimeout here plus the pool's per-request socket.setTimeout were ~6 % of the worker's instructions.
 
+import { performance } from 'node:perf_hooks';
+
 /** Something with a deadline; the fields are owned by this module (intrusive list: no allocation). */
 export interface DeadlineEntry {
   /** performance.now() at which expire() is due; -1 while not in a list. */

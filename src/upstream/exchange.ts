@@ -1,8 +1,10 @@
 // One request/response exchange on a pooled upstream connection, streaming both ways with
 // backpressure, and the one place that decides whether a socket may go back to the pool.
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { ERR, type ErrorSpec } from '../errors';
 import { addDeadline, removeDeadline, type DeadlineEntry } from './deadlines';
+import { writeHead } from './direct-write';
 import type { Acquirer, ConnectionOwner, EndpointPool, UpstreamConnection } from './pool';
 import type { ResponseFraming } from './response-parser';
 
@@ -121,8 +123,10 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer, DeadlineE
     const early = this.early;
     const lastChunk = this.bodyEnded && this.req.body === 'chunked';
     if (early === null && !lastChunk) {
-      // The usual case (no body, or none yet): one write, no cork buffering.
-      s.write(this.req.head, 'latin1');
+      // The usual case (no body, or none yet): one write, no cork buffering; a bodiless request's
+      // head goes to the handle directly (src/upstream/direct-write.ts).
+      if (this.req.body === 'none') writeHead(s, this.req.head);
+      else s.write(this.req.head, 'latin1');
     } else {
       // One writev for the head and whatever body is already here.
       s.cork();

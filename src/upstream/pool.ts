@@ -1,6 +1,7 @@
 // Keep-alive connection pools to upstream endpoints, one per `address:port` per thread: raw
 // net.Sockets with their response parser, LIFO reuse, a hard bound on sockets, a FIFO wait queue.
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Endpoint } from '../config/model';
 import { ERR, type ErrorSpec } from '../errors';
 import { ResponseParser, type ResponseFraming, type ResponseHandler } from './response-parser';

@@ -20,6 +20,7 @@
 import type { AdaptiveConcurrency, ConcurrencyPolicy } from '../../config/model';
 import { ERR, type ErrorSpec } from '../../errors';
 import { nowMs } from '../../shared/clock';
+import { performance } from 'node:perf_hooks';
 import { G_ESTIMATE, GRADIENT_SLOTS, initGradient, MIN_WINDOW_SAMPLES, updateGradient } from './gradient';
 
 export interface ConcurrencyWaiter {
