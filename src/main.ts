@@ -138,6 +138,25 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     for (const w of workers) w.postMessage(msg);
   };
 
+  /** Closes every thread's listeners and waits for the threads to exit (terminated after 2 s).
+   *  A thread must close its uWS sockets itself: one torn down with them open aborts the process
+   *  (libuv: uv_loop_close() while having open handles). */
+  const closeWorkers = async (): Promise<void> => {
+    broadcast({ type: 'close' });
+    await Promise.all(
+      workers.map((w) => new Promise<void>((r) => (w.threadId === -1 ? r() : (w.once('exit', () => r()), setTimeout(() => void w.terminate().then(() => r()), 2000).unref())))),
+    );
+  };
+
+  /** Start-up failed after threads were spawned: undo it, so the caller gets the error and a clean exit. */
+  const abortStart = async (err: unknown): Promise<void> => {
+    draining = true;
+    log.error(`start-up failed: ${(err as Error).message}`);
+    await closeWorkers();
+    await policies.close().catch(() => undefined);
+    await Promise.all(demos.map((d) => d.close()));
+  };
+
   /** Sends an apply to every thread and waits for each one's reply (or its exit). */
   const sendApply = (msg: Extract<ToWorker, { type: 'apply' }>): Promise<AppliedReply[]> =>
     Promise.all(
@@ -169,10 +188,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     slots.active.forEach((g, i) => (g.port = ports[i]));
     await Promise.all(Array.from({ length: threads - 1 }, (_, i) => spawn(i + 1)));
   } catch (err) {
-    log.error(`start-up failed: ${(err as Error).message}`);
-    broadcast({ type: 'close' });
-    await Promise.all(workers.map((w) => new Promise<void>((r) => (w.once('exit', () => r()), setTimeout(r, 2000).unref()))));
-    await Promise.all(demos.map((d) => d.close()));
+    await abortStart(err);
     throw err;
   }
   await policies.applied(config);
@@ -253,10 +269,17 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     }
   });
   const [adminHost, adminPortText] = splitHostPort(settings.adminAddr);
-  await new Promise<void>((resolve, reject) => {
-    admin.once('error', reject);
-    admin.listen(Number(adminPortText), adminHost, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      admin.once('error', reject);
+      admin.listen(Number(adminPortText), adminHost, () => resolve());
+    });
+  } catch (err) {
+    // GATEMESH_ADMIN_ADDR taken: the listeners are already bound and must close cleanly.
+    reloader.stop();
+    await abortStart(err);
+    throw err;
+  }
   // Hot reload: a change to the config file(s), after a 100 ms quiet period, or SIGHUP.
   const reload = (trigger: string, changed: Set<string> | null = null): void => {
     if (!draining) void reloader.reload(trigger, changed);
@@ -304,10 +327,7 @@ export async function startGateway(configPath: string, settings: Settings): Prom
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([drained, new Promise<void>((r) => (timer = setTimeout(r, settings.drainTimeoutMs)))]);
     clearTimeout(timer);
-    broadcast({ type: 'close' });
-    await Promise.all(
-      workers.map((w) => new Promise<void>((r) => (w.threadId === -1 ? r() : (w.once('exit', () => r()), setTimeout(() => void w.terminate().then(() => r()), 2000).unref())))),
-    );
+    await closeWorkers();
     admin.closeAllConnections();
     admin.close();
     await policies.close().catch((err: Error) => log.error({ err }, 'policy state not closed cleanly'));

@@ -33,6 +33,25 @@ describe('gatemesh validate', () => {
 
 for (const fe of FRONTENDS) {
   describe(`process lifecycle [${fe}]`, () => {
+    it('an admin address already in use: exit 1 with the reason, listeners closed cleanly (no abort)', async () => {
+      const taken = net.createServer();
+      await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+      try {
+        const port = (taken.address() as net.AddressInfo).port;
+        const file = writeConfig(nativeConfig('routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:1"]\n'));
+        const r = spawnSync(process.execPath, [BIN, '--config', file], {
+          encoding: 'utf8',
+          timeout: 20000,
+          env: { ...process.env, GATEMESH_FRONTEND: fe, GATEMESH_THREADS: '2', GATEMESH_ADMIN_ADDR: `127.0.0.1:${port}` },
+        });
+        assert.equal(r.signal, null, r.stderr);
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(r.stderr, /EADDRINUSE/);
+        assert.doesNotMatch(r.stderr, /Assertion failed|open handles/);
+      } finally {
+        taken.close();
+      }
+    });
     it('admin /live, /ready, /config and /stats', async () => {
       const echo = await echoUpstream();
       const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${echo.port}"]\n`));
