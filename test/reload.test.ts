@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FRONTENDS, startGateway, tempDir, type RunningGateway } from './helpers/gateway';
 import { adminConfig, adminStats, replaceFile, waitForLog, waitForVersion } from './helpers/reload';
-import { httpUpstream, request, type TestServer } from './helpers/servers';
+import { httpUpstream, refused, request, type TestServer } from './helpers/servers';
 
 /** A native config: listeners (name → port, 0 for any), routes (path prefix → backend a|b|slow). */
 function config(listeners: Record<string, number>, routes: Record<string, string>, ports: Record<string, number>, extra = ''): string {
@@ -58,17 +58,6 @@ function get(port: number, p: string, agent?: http.Agent): Promise<{ status: num
     req.on('error', reject);
   }).catch((err: Error) => {
     throw new Error(`GET :${port}${p}${agent ? ' (keep-alive)' : ''}: ${err.message}`);
-  });
-}
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('error', () => resolve(true));
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
   });
 }
 

@@ -6,6 +6,7 @@
 // (compileRouteTable's `previous`). Structured-cloning a whole 10,000-route config costs ~80 ms a
 // side; an id list costs almost nothing (bench/reload.ts).
 import type { Backend, GatewayConfig, Listener, Route } from '../config/model';
+import { changedRange } from '../router/changed-range';
 
 /** A listener whose routes are content ids, in the listener's route order. */
 export interface DeltaListener extends Omit<Listener, 'routes'> {
@@ -116,20 +117,16 @@ export function createDeltaEncoder(): DeltaEncoder {
         const old = li < routesOf.length ? routesOf[li] : NO_ROUTES;
         const oldIds = li < listeners.length ? listeners[li].routes : NO_IDS;
         const n = routes.length;
-        const m = old.length;
-        let p = 0;
-        while (p < n && p < m && routes[p] === old[p]) p++;
-        let s = 0;
-        while (s < n - p && s < m - p && routes[n - 1 - s] === old[m - 1 - s]) s++;
+        const { start, prevEnd, nextEnd } = changedRange(old, routes);
         const routeIds = new Array<number>(n);
-        for (let i = 0; i < p; i++) routeIds[i] = oldIds[i];
-        for (let i = p; i < m - s; i++) count(oldIds[i], -1);
-        for (let i = p; i < n - s; i++) {
+        for (let i = 0; i < start; i++) routeIds[i] = oldIds[i];
+        for (let i = start; i < prevEnd; i++) count(oldIds[i], -1);
+        for (let i = start; i < nextEnd; i++) {
           const id = idOf(routes[i]);
           count(id, 1);
           routeIds[i] = id;
         }
-        for (let i = n - s; i < n; i++) routeIds[i] = oldIds[i - n + m];
+        for (let i = nextEnd; i < n; i++) routeIds[i] = oldIds[i - nextEnd + prevEnd];
         const { routes: _r, ...rest } = l;
         const dl: DeltaListener = { ...rest, routes: routeIds };
         if (sameShape && !sameListener(listeners[li], dl)) sameShape = false;
@@ -230,20 +227,16 @@ export function createDeltaDecoder(): DeltaDecoder {
         const oldIds = li < lastIds.length ? lastIds[li] : NO_IDS;
         const old = li < lastRoutes.length ? lastRoutes[li] : NO_ROUTES;
         const n = ids.length;
-        const m = oldIds.length;
         // Ids are content, never reused for other content: the unchanged start and end need no look-up.
-        let p = 0;
-        while (p < n && p < m && ids[p] === oldIds[p]) p++;
-        let s = 0;
-        while (s < n - p && s < m - p && ids[n - 1 - s] === oldIds[m - 1 - s]) s++;
+        const { start, prevEnd, nextEnd } = changedRange(oldIds, ids);
         const list: Route[] = [];
-        for (let i = 0; i < p; i++) list.push(old[i]);
-        for (let i = p; i < n - s; i++) {
+        for (let i = 0; i < start; i++) list.push(old[i]);
+        for (let i = start; i < nextEnd; i++) {
           const r = routes.get(ids[i]);
           if (r === undefined) throw new Error(`reload: route id ${ids[i]} unknown to this thread (delta out of order)`);
           list.push(r);
         }
-        for (let i = n - s; i < n; i++) list.push(old[i - n + m]);
+        for (let i = nextEnd; i < n; i++) list.push(old[i - nextEnd + prevEnd]);
         return { ...l, routes: list };
       });
       for (const id of delta.dropRoutes) routes.delete(id);

@@ -29,6 +29,7 @@
 // routes only matters through the candidates sharing one exact path or one prefix.
 
 import type { Route } from '../config/model';
+import { changedRange } from './changed-range';
 import { CompiledRule, type MatchedRule } from './compiled-rule';
 import { CompiledMatch, comparePrecedence, compileRouteMatches, PATH_EXACT, PATH_REGEX } from './compiled-match';
 import { foldAscii, HASH_INIT, hashRange, hashStep, RangeTable } from './range-table';
@@ -344,14 +345,9 @@ function buildAll(routes: Route[]): Built {
 function buildChanged(routes: Route[], previous: CompiledRouteTable): Built {
   const old = previous.routes;
   const n = routes.length;
-  const m = old.length;
-  let p = 0;
-  while (p < n && p < m && routes[p] === old[p]) p++;
-  let s = 0;
-  while (s < n - p && s < m - p && routes[n - 1 - s] === old[m - 1 - s]) s++;
-  const oldEnd = m - s; // old[p, oldEnd) was replaced by routes[p, newEnd)
-  const newEnd = n - s;
-  const shift = n - m;
+  // old[p, oldEnd) was replaced by routes[p, newEnd)
+  const { start: p, prevEnd: oldEnd, nextEnd: newEnd } = changedRange(old, routes);
+  const shift = n - old.length;
 
   // Route objects of the replaced range, for those that only moved.
   const moved = new Map<Route, CompiledRoute[]>();

@@ -54,23 +54,21 @@ function proxyResult(rps: number, p99: number): ProxyScenarioResult {
   };
 }
 
-test('ratiosOf: gatemesh builds against peers, at the 50 % rate, from the medians', () => {
-  const r = {
-    proxies: [
-      { name: 'direct', kind: 'ceiling', version: '' },
-      { name: 'nginx', kind: 'peer', version: '' },
-      { name: 'gatemesh-uws', kind: 'gatemesh', version: '' },
-    ],
-    scenarios: [
-      {
-        id: 'small-get',
-        rates: [{ pct: 50, rps: 1000 }],
-        proxies: { direct: proxyResult(80000, 0.2), nginx: proxyResult(40000, 0.5), 'gatemesh-uws': proxyResult(20000, 1.0) },
-      },
-      // No 50 % rate: not gated.
-      { id: 'other', rates: [{ pct: 25, rps: 1 }], proxies: { nginx: proxyResult(1, 1), 'gatemesh-uws': proxyResult(1, 1) } },
-    ],
+/** Bench results of one run: `proxies` as [name, kind] (no versions), `first` measured at the 50 % rate of 1,000 req/s, then `more`. */
+function results(proxies: [string, string][], first: { id: string; proxies: Record<string, ProxyScenarioResult> }, ...more: object[]): BenchResults {
+  return {
+    proxies: proxies.map(([name, kind]) => ({ name, kind, version: '' })),
+    scenarios: [{ id: first.id, rates: [{ pct: 50, rps: 1000 }], proxies: first.proxies }, ...more],
   } as unknown as BenchResults;
+}
+
+test('ratiosOf: gatemesh builds against peers, at the 50 % rate, from the medians', () => {
+  const r = results(
+    [['direct', 'ceiling'], ['nginx', 'peer'], ['gatemesh-uws', 'gatemesh']],
+    { id: 'small-get', proxies: { direct: proxyResult(80000, 0.2), nginx: proxyResult(40000, 0.5), 'gatemesh-uws': proxyResult(20000, 1.0) } },
+    // No 50 % rate: not gated.
+    { id: 'other', rates: [{ pct: 25, rps: 1 }], proxies: { nginx: proxyResult(1, 1), 'gatemesh-uws': proxyResult(1, 1) } },
+  );
   // No per-round runs in this fixture: only the median ratios.
   const t = ratiosOf(r)['small-get']['gatemesh-uws'].nginx;
   assert.deepEqual(Object.keys(ratiosOf(r)), ['small-get']);
@@ -136,20 +134,10 @@ test('poolRuns: medians over the rounds of all runs; proxies missing from a run 
 });
 
 test('ratiosOf: the -nopolicy rows (policies off) are no gate subject', () => {
-  const r = {
-    proxies: [
-      { name: 'nginx', kind: 'peer', version: '' },
-      { name: 'gatemesh-uws', kind: 'gatemesh', version: '' },
-      { name: 'gatemesh-uws-nopolicy', kind: 'gatemesh', version: '' },
-    ],
-    scenarios: [
-      {
-        id: 'policies',
-        rates: [{ pct: 50, rps: 1000 }],
-        proxies: { nginx: proxyResult(40000, 0.5), 'gatemesh-uws': proxyResult(20000, 1.0), 'gatemesh-uws-nopolicy': proxyResult(30000, 0.8) },
-      },
-    ],
-  } as unknown as BenchResults;
+  const r = results([['nginx', 'peer'], ['gatemesh-uws', 'gatemesh'], ['gatemesh-uws-nopolicy', 'gatemesh']], {
+    id: 'policies',
+    proxies: { nginx: proxyResult(40000, 0.5), 'gatemesh-uws': proxyResult(20000, 1.0), 'gatemesh-uws-nopolicy': proxyResult(30000, 0.8) },
+  });
   const t = ratiosOf(r);
   assert.deepEqual(Object.keys(t.policies), ['gatemesh-uws']);
   assert.deepEqual(Object.keys(t.policies['gatemesh-uws']), ['nginx']);

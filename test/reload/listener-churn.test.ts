@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FRONTENDS, startGateway, tempDir } from '../helpers/gateway';
 import { adminConfig, replaceFile, waitForVersion } from '../helpers/reload';
-import { httpUpstream, type TestServer } from '../helpers/servers';
+import { httpUpstream, refused, type TestServer } from '../helpers/servers';
 
 /** Add/remove cycles: each recycles the app the previous cycle closed. */
 const CYCLES = 6;
@@ -42,17 +41,6 @@ function get(port: number, p: string, agent?: http.Agent): Promise<{ status: num
     req.on('error', (err: Error) => reject(new Error(`GET :${port}${p}: ${err.message}`)));
     // A hung request fails the test with its name instead of stalling the run.
     req.setTimeout(5000, () => req.destroy(new Error('no answer in 5 s')));
-  });
-}
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.on('error', () => resolve(true));
-    s.on('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
   });
 }
 
