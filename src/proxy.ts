@@ -187,6 +187,9 @@ const ACCESS_RECORD: AccessRecord = {
   client: '',
 };
 
+/** The empty header list fields start with (frozen: never pushed to). */
+const NO_HEADERS: readonly string[] = Object.freeze([]);
+
 /** performance.now() + this = epoch ms on every thread (src/shared/clock.ts). */
 const TIME_ORIGIN = performance.timeOrigin;
 
@@ -232,7 +235,8 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
   upstreamMs = -1;
   error: ErrorSpec | null = null;
   detail = '';
-  upgradeHeaders: string[] = [];
+  /** The 101's head, kept for the relay (a shared empty list until then: no array per request). */
+  upgradeHeaders: readonly string[] = NO_HEADERS;
   /** The config version this request started on (a reload mid-request does not move it). */
   runtime: ProxyRuntime;
   readonly trusted: TrustedProxies;

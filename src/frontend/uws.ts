@@ -87,6 +87,8 @@ export function uwsUnavailableReason(): string | null {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Header-list fields start as this shared empty list, not an array per request (frozen: only read). */
+const NO_HEADERS: readonly string[] = Object.freeze([]);
 
 // Scratch target for req.forEach, so copying headers needs no closure per request.
 let collectTarget: string[] = [];
@@ -247,7 +249,7 @@ class UwsDownstream implements Downstream {
   }
 
   private headStatus = '';
-  private headHeaders: string[] = [];
+  private headHeaders: readonly string[] = NO_HEADERS;
   private headNoBody = false;
 
   writeHead(status: number, reason: string, headers: string[], bodyLength: number, noBody: boolean): void {
@@ -388,7 +390,7 @@ class UwsDownstream implements Downstream {
   }
 
   private respondStatus = '';
-  private respondHeaders: string[] = [];
+  private respondHeaders: readonly string[] = NO_HEADERS;
   private respondBody = '';
   private respondClose = false;
 
@@ -432,7 +434,7 @@ class UwsDownstream implements Downstream {
  * A/B, a uWS-only server answering through res.cork from setImmediate as the proxy does, wrk -c50,
  * median of 5 × 4 s, user CPU per response: 2 fields 1.83 → 1.55 µs, 6 fields 2.27 → 1.73 µs.
  */
-function headBlock(status: string, h: string[], connectionClose: boolean): string {
+function headBlock(status: string, h: readonly string[], connectionClose: boolean): string {
   let s = status;
   for (let i = 0; i < h.length; i += 2) s += '\r\n' + h[i] + ': ' + h[i + 1];
   return connectionClose ? s + '\r\nconnection: close' : s;

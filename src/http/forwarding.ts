@@ -195,7 +195,7 @@ function onlyKeepAliveOrClose(value: string): boolean {
 
 /** Headers of an upstream 101 to relay (keeps Sec-WebSocket-*; drops framing and Connection/Upgrade,
  *  which the front end writes itself). */
-export function filterUpgradeHeaders(headers: string[]): string[] {
+export function filterUpgradeHeaders(headers: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
