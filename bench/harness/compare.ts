@@ -207,12 +207,14 @@ function pct(x: number): string {
 }
 
 export function formatChecks(checks: readonly Check[]): string {
-  const lines = ['scenario      proxy                  vs        figure        baseline  candidate   change  (best)  result'];
+  // The reference column fits its longest name (`baseline-native-free` with --baseline-dir).
+  const peerWidth = Math.max(10, ...checks.map((c) => c.peer.length + 2));
+  const lines = ['scenario      proxy                  ' + 'vs'.padEnd(peerWidth) + 'figure        baseline  candidate   change  (best)  result'];
   for (const c of checks) {
     lines.push(
       c.scenario.padEnd(14) +
         c.proxy.padEnd(23) +
-        c.peer.padEnd(10) +
+        c.peer.padEnd(peerWidth) +
         (c.figure === 'p99' ? 'p99@50% ratio' : 'req/s ratio  ').padEnd(14) +
         c.baseline.toFixed(3).padStart(8) +
         c.candidate.toFixed(3).padStart(11) +

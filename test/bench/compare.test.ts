@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareRatios, DEFAULT_THRESHOLDS, poolRuns, quantile, ratiosOf, type RatioTable } from '../../bench/harness/compare';
+import { compareRatios, DEFAULT_THRESHOLDS, formatChecks, poolRuns, quantile, ratiosOf, type RatioTable } from '../../bench/harness/compare';
 import type { BenchResults, ProxyScenarioResult } from '../../bench/harness/results';
 
 function table(p99: number, throughput: number, peer = 'nginx', proxy = 'gatemesh-uws'): RatioTable {
@@ -149,4 +149,18 @@ test('ratiosOf: the -nopolicy rows (policies off) are no gate subject', () => {
     cmp.checks.map((c) => c.proxy),
     ['gatemesh-uws', 'gatemesh-uws'],
   );
+});
+
+test('formatChecks keeps the columns apart for a long reference name (--baseline-dir: baseline-native-free)', () => {
+  const base = { scenario: 'small-get', proxy: 'gatemesh-native-free', figure: 'p99' as const, baseline: 1, candidate: 0.9, change: -0.1, ok: true, noisy: false };
+  const text = formatChecks([
+    { ...base, peer: 'baseline-native-free' },
+    { ...base, peer: 'nginx', figure: 'throughput' },
+  ]);
+  const [header, long, short] = text.split('\n');
+  assert.match(long, /baseline-native-free +p99@50% ratio/);
+  // Every line puts the figure in the same column as the header's "figure".
+  const col = header.indexOf('figure');
+  assert.equal(long.indexOf('p99@50%'), col);
+  assert.equal(short.indexOf('req/s ratio'), col);
 });
