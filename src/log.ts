@@ -79,90 +79,24 @@ export function createAccessLog(settings: Settings): AccessLog {
     used = 0;
     sink.write(chunk);
   };
-  const emit = (line: string): void => {
-    // The line is ASCII (jsonString escapes the rest): one byte per character.
-    if (used + line.length > BATCH_BYTES) {
-      flushBatch();
-      if (line.length > BATCH_BYTES) return sink.write(Buffer.from(line, 'latin1'));
-    }
-    used += buf.write(line, used, 'latin1');
-  };
-  const pending = new PendingRecords(emit);
-  const flushAll = (): void => {
-    pending.format();
-    flushBatch();
-  };
   // A quiet gateway still gets its lines out within a second.
-  setInterval(flushAll, 1000).unref();
+  setInterval(flushBatch, 1000).unref();
   return {
     enabled: true,
     write(rec, nowMs) {
-      pending.add(rec, nowMs === undefined ? Date.now() : nowMs);
+      const line = accessLine(rec, nowMs);
+      // The line is ASCII (jsonString escapes the rest): one byte per character.
+      if (used + line.length > BATCH_BYTES) {
+        flushBatch();
+        if (line.length > BATCH_BYTES) return sink.write(Buffer.from(line, 'latin1'));
+      }
+      used += buf.write(line, used, 'latin1');
     },
     flush() {
-      flushAll();
+      flushBatch();
       sink.flushSync();
     },
   };
-}
-
-/** Records kept per batch before their lines are built (see PendingRecords). */
-const PENDING_RECORDS = 256;
-
-/**
- * Records waiting for their lines. write() only copies a record's fields here; the lines of a
- * whole batch are then built in one go. Built between two requests, a line cost ~0.45 µs in the
- * gateway (perf, uws small GET with the log on: string adds, flattening, number printing, all with
- * the request path's data in the caches); the same code in a tight loop takes ~130 ns
- * (bench/micro/access-log.ts). A/B in the gateway (uws, rate limit + least request + log to a file,
- * 8 interleaved rounds): 20.99 → 20.76 µs CPU per request, lower in 6 of 8 paired rounds.
- * Lines stay in order, and every record is formatted before a flush.
- */
-class PendingRecords {
-  private n = 0;
-  private readonly recs: AccessRecord[] = [];
-  private readonly times = new Float64Array(PENDING_RECORDS);
-
-  constructor(private readonly emit: (line: string) => void) {
-    for (let i = 0; i < PENDING_RECORDS; i++) {
-      this.recs.push({ method: '', path: '', route: '', endpoint: '', status: 0, bytes: 0, bytes_in: 0, duration_ms: 0, upstream_ms: 0, attempts: undefined, error: undefined, reason: undefined, flags: undefined, client: '' });
-    }
-  }
-
-  add(rec: AccessRecord, nowMs: number): void {
-    const r = this.recs[this.n];
-    r.method = rec.method;
-    r.path = rec.path;
-    r.route = rec.route;
-    r.endpoint = rec.endpoint;
-    r.status = rec.status;
-    r.bytes = rec.bytes;
-    r.bytes_in = rec.bytes_in;
-    r.duration_ms = rec.duration_ms;
-    r.upstream_ms = rec.upstream_ms;
-    r.attempts = rec.attempts;
-    r.error = rec.error;
-    r.reason = rec.reason;
-    r.flags = rec.flags;
-    r.client = rec.client;
-    this.times[this.n] = nowMs;
-    if (++this.n === PENDING_RECORDS) this.format();
-  }
-
-  /** Builds and emits the lines of every pending record, oldest first. */
-  format(): void {
-    const n = this.n;
-    this.n = 0;
-    for (let i = 0; i < n; i++) {
-      const r = this.recs[i];
-      this.emit(accessLine(r, this.times[i]));
-      // Let go of the strings (a path can be 8 KiB) until the slot is used again.
-      r.path = '';
-      r.reason = undefined;
-      r.error = undefined;
-      r.flags = undefined;
-    }
-  }
 }
 
 interface LineSink {
