@@ -92,3 +92,19 @@ log.flush();`;
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(lines.map((l) => l.path), ['/s/0', '/s/1', '/s/2']);
 });
+
+test('access log: a line carries the time given at write(), not the time its batch was formatted', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatemesh-log-'));
+  const file = path.join(dir, 'access.log');
+  const log = createAccessLog({ accessLog: file } as Settings);
+  const times = [Date.UTC(2026, 0, 1, 0, 0, 0, 5), Date.UTC(2026, 0, 1, 0, 0, 1, 7)];
+  for (const t of times) log.write(rec(1, '/t'), t);
+  await new Promise((r) => setTimeout(r, 20));
+  log.write(rec(2, '/t'));
+  log.flush();
+  const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { time: string });
+  assert.deepEqual(lines.slice(0, 2).map((l) => l.time), times.map((t) => new Date(t).toISOString()));
+  // Without a time, write() reads the clock itself (within this test's few milliseconds).
+  assert.ok(Math.abs(Date.parse(lines[2].time) - Date.now()) < 5000);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
