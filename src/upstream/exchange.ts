@@ -53,6 +53,12 @@ export interface Exchange {
 
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
+/** Request bytes held back with the head at most (then they go out even before the body ends). */
+const CORK_MAX_BYTES = 64 * 1024;
+
+function uncorkLater(ex: UpstreamExchange): void {
+  ex.uncork();
+}
 
 /** `now`: performance.now() when the caller has just read it (the response deadline counts from it). */
 export function startExchange(pool: EndpointPool, req: ExchangeRequest, sink: ExchangeSink, now = -1): Exchange {
@@ -85,6 +91,8 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer, DeadlineE
   private gotBytes = false;
   private retried = false;
   private paused = false;
+  /** The socket is corked by attach() until the body ends (see there). */
+  private corked = false;
   /** The sink got its last callback (onEnd/onError/onUpgrade), or abort() was called. */
   private finished = false;
 
@@ -126,7 +134,16 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer, DeadlineE
       // The usual case (no body, or none yet): one write, no cork buffering; a bodiless request's
       // head goes to the handle directly (src/upstream/direct-write.ts).
       if (this.req.body === 'none') writeHead(s, this.req.head);
-      else s.write(this.req.head, 'latin1');
+      else {
+        // A body follows, usually within this same turn (both front ends hand over what arrived with
+        // the head right after this): hold the head so head and body leave in one writev. Released
+        // when the body ends, past CORK_MAX_BYTES, or at the latest on the next loop iteration.
+        // A/B (uws, POST 4 KiB, wrk -c50): one write syscall and ~2 TCP segments per request fewer.
+        s.cork();
+        this.corked = true;
+        setImmediate(uncorkLater, this);
+        s.write(this.req.head, 'latin1');
+      }
     } else {
       // One writev for the head and whatever body is already here.
       s.cork();
@@ -165,6 +182,7 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer, DeadlineE
     if (this.req.body === 'chunked') s.cork();
     const ok = this.writeFramed(s, copy);
     if (this.req.body === 'chunked') s.uncork();
+    if (this.corked && s.writableLength >= CORK_MAX_BYTES) this.uncork();
     if (ok && !s.writableNeedDrain) return true;
     this.needDrain = true;
     return false;
@@ -183,6 +201,15 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer, DeadlineE
     this.bodyEnded = true;
     const conn = this.conn;
     if (conn !== null && this.req.body === 'chunked') conn.socket.write(LAST_CHUNK, 'latin1');
+    this.uncork();
+  }
+
+  /** Sends what attach() held back (idempotent; the socket may be gone). */
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    const conn = this.conn;
+    if (conn !== null && !conn.socket.destroyed) conn.socket.uncork();
   }
 
   resume(): void {

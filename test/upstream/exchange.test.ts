@@ -635,3 +635,50 @@ test('exchange: closeAll fails in-flight and queued exchanges at once', async ()
     await srv.close();
   }
 });
+
+test('exchange: a request body that is already there leaves with its head in one write; a missing one does not hold the head', async () => {
+  const srv = await rawServer((s) => s.write(OK));
+  const p = pools();
+  const pool = p.get({ address: '127.0.0.1', port: srv.port });
+  // Count the socket-level writes of connections to this server (net.Socket#_write / #_writev).
+  const proto = net.Socket.prototype as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+  const orig = { w: proto._write, v: proto._writev };
+  const writes: number[] = [];
+  proto._write = function (this: net.Socket, ...a: unknown[]) {
+    if (this.remotePort === srv.port) writes.push(1);
+    return orig.w.apply(this, a);
+  };
+  proto._writev = function (this: net.Socket, ...a: unknown[]) {
+    if (this.remotePort === srv.port) writes.push((a[0] as unknown[]).length);
+    return orig.v.apply(this, a);
+  };
+  try {
+    // Warm one pooled connection, so the next exchange gets it synchronously (as on a busy gateway).
+    const warm = recorder();
+    startExchange(pool, get(), warm.sink);
+    await warm.done;
+    writes.length = 0;
+    const post = { ...get('/p', 'POST', 'content-length: 5\r\n'), body: 'length' as const, idempotent: false };
+    const a = recorder();
+    const ex = startExchange(pool, post, a.sink);
+    ex.writeBody(Buffer.from('hello'));
+    ex.endBody();
+    assert.equal((await a.done).head?.status, 200);
+    assert.deepEqual(writes, [2], 'one writev carrying the head and the body');
+
+    // The body has not arrived: the head still goes out within the loop iteration.
+    writes.length = 0;
+    const b = recorder();
+    const ex2 = startExchange(pool, post, b.sink);
+    await until(() => writes.length > 0, 1000, 'the head written before the body');
+    assert.deepEqual(writes, [1]);
+    ex2.writeBody(Buffer.from('hello'));
+    ex2.endBody();
+    assert.equal((await b.done).head?.status, 200);
+  } finally {
+    proto._write = orig.w;
+    proto._writev = orig.v;
+    p.closeAll();
+    await srv.close();
+  }
+});
