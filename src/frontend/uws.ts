@@ -109,7 +109,7 @@ function corkedRespond(): void {
   corkTarget!.corkedRespond();
 }
 
-interface ListenerState {
+export interface ListenerState {
   inflight: number;
   draining: boolean;
   settings: Settings;
@@ -143,8 +143,8 @@ export function uwsAppStats(): { created: number; idle: number } {
   return { created: appsCreated, idle: idleApps.length };
 }
 
-/** Adapts one uWS HttpResponse to the Downstream seam. */
-class UwsDownstream implements Downstream {
+/** Adapts one uWS HttpResponse to the Downstream seam (exported for its tests). */
+export class UwsDownstream implements Downstream {
   done = false;
   protected aborted = false;
   private abortCb: (() => void) | null = null;
@@ -335,10 +335,18 @@ class UwsDownstream implements Downstream {
     if (ok || done) {
       this.pending = null;
       this.writeOk = true;
+      // end() came while this rest was unsent: the response is complete now.
+      if (this.endOwed) {
+        this.endOwed = false;
+        this.settle();
+      }
       this.fireDrain();
     }
     return ok || done;
   }
+
+  /** end() was called while a tryEnd rest was unsent; onWritableTryEnd finishes the response. */
+  private endOwed = false;
 
   private onWritableWrite(): boolean {
     this.writeOk = true;
@@ -359,6 +367,16 @@ class UwsDownstream implements Downstream {
 
   end(): void {
     if (this.aborted) return;
+    if (this.pending !== null) {
+      // The last body bytes are still unsent (tryEnd backpressure). Their own tryEnd, from
+      // onWritable, reaches the Content-Length and ends the response in uWS. res.end() now would
+      // end nothing (uWS counts the body against its length) but uWS.js discards the response
+      // object on end(), so that tryEnd would throw and the rest would never leave: the client
+      // waited for it forever. The listener counts the response in flight until it has left.
+      this.ended = true;
+      this.endOwed = true;
+      return;
+    }
     if (!this.ended) {
       this.ended = true;
       this.cork(corkedEnd);
