@@ -161,9 +161,14 @@ function fileSink(file: string): LineSink {
   };
 }
 
-/** The ISO time of the last line, reused while the millisecond is the same. */
-let lastMs = 0;
-let lastIso = '';
+/** The millisecond of the last line; its `{"level":30,"time":"<ISO>` prefix is reused while it is the same. */
+let lastMs = -1;
+let lastSecond = -1;
+/** `{"level":30,"time":"YYYY-MM-DDTHH:MM:SS.` of lastSecond. */
+let secondPrefix = '';
+/** "000" to "999". */
+const MILLIS: string[] = [];
+for (let i = 0; i < 1000; i++) MILLIS.push(String(i).padStart(3, '0'));
 
 /** Printable ASCII other than `"` and `\`: such a string is its own JSON body (RFC 8259 §7). */
 const JSON_PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -175,24 +180,6 @@ function jsonString(s: string): string {
   // Non-ASCII as \uXXXX too, so every line is ASCII and is copied into the batch byte for byte.
   return JSON.stringify(s).replace(NON_ASCII, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
-
-/** The last string quoted for a field that often repeats (path, route, endpoint, method, client) and its JSON. */
-class QuotedMemo {
-  private raw = '';
-  private json = '""';
-  get(s: string): string {
-    if (s !== this.raw) {
-      this.raw = s;
-      this.json = jsonString(s);
-    }
-    return this.json;
-  }
-}
-const memoPath = new QuotedMemo();
-const memoMethod = new QuotedMemo();
-const memoRoute = new QuotedMemo();
-const memoEndpoint = new QuotedMemo();
-const memoClient = new QuotedMemo();
 
 /** ".000" to ".999": milliseconds with three decimals from integer microseconds, no float printing. */
 const FRACTION: string[] = [];
@@ -209,6 +196,38 @@ function millis(ms: number): string {
 }
 
 /**
+ * The runs of fields that repeat from line to line, each kept as one flat JSON fragment and
+ * rebuilt only when one of its fields changes: a line is then ~8 concatenations instead of ~24,
+ * and its string tree, which the batch write walks, ~8 nodes. Instructions per request that the
+ * access log adds (callgrind, uws, small GET, log to a file vs off, 20,000 requests): 7,960 before,
+ * 5,690 with these memos, 3,750 with the per-second ISO prefix below (callgrind's slow pace made
+ * toISOString run on most requests; at full speed it runs once per millisecond either way).
+ */
+let timePrefix = '';
+let fMethod = '';
+let fPath = '';
+let fRoute = '';
+let fEndpoint = '';
+/** `","method":…,"path":…,"route":…,"endpoint":…` (closes the time string). */
+let fRequest = '';
+let fStatus = -1;
+let fBytes = -1;
+let fBytesIn = -1;
+/** `,"status":…,"bytes":…,"bytes_in":…,"duration_ms":` */
+let fCounts = '';
+let fAttempts = -2;
+let fClient = '';
+/** `,"attempts":…,"client":…` (attempts left out when the record has none). */
+let fTail = '';
+
+/** V8 keeps a string built by `+` as a tree until something needs it flat; ToNumber flattens it
+ *  in place (the flatstr idiom), so the batch write copies a memo as one run. */
+function flat(s: string): string {
+  (s as unknown as number) | 0;
+  return s;
+}
+
+/**
  * One access-log line, the JSON pino would write for `logger.info(rec)` with an ISO `time`
  * (same keys, same order: level, time, then the record's fields). Hand-written because it runs on
  * every request: bench/micro/access-log.ts measures it against pino's logger.info on the same
@@ -219,21 +238,35 @@ export function accessLine(rec: AccessRecord, nowMs?: number): string {
   const now = nowMs === undefined ? Date.now() : Math.floor(nowMs);
   if (now !== lastMs) {
     lastMs = now;
-    lastIso = new Date(now).toISOString();
+    // toISOString() formats through snprintf (~1,500 instructions): once a second; within the
+    // second only the milliseconds change (`…T12:34:56.` + `789` + `Z`).
+    const second = Math.floor(now / 1000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      secondPrefix = '{"level":30,"time":"' + new Date(second * 1000).toISOString().slice(0, 20);
+    }
+    timePrefix = flat(secondPrefix + MILLIS[now - second * 1000] + 'Z');
   }
-  let line =
-    '{"level":30,"time":"' + lastIso +
-    '","method":' + memoMethod.get(rec.method) +
-    ',"path":' + memoPath.get(rec.path) +
-    ',"route":' + memoRoute.get(rec.route) +
-    ',"endpoint":' + memoEndpoint.get(rec.endpoint) +
-    ',"status":' + rec.status +
-    ',"bytes":' + rec.bytes +
-    ',"bytes_in":' + rec.bytes_in +
-    ',"duration_ms":' + millis(rec.duration_ms) +
-    ',"upstream_ms":' + millis(rec.upstream_ms);
-  if (rec.attempts !== undefined) line += ',"attempts":' + rec.attempts;
-  line += ',"client":' + memoClient.get(rec.client);
+  if (rec.path !== fPath || rec.method !== fMethod || rec.route !== fRoute || rec.endpoint !== fEndpoint) {
+    fMethod = rec.method;
+    fPath = rec.path;
+    fRoute = rec.route;
+    fEndpoint = rec.endpoint;
+    fRequest = flat('","method":' + jsonString(fMethod) + ',"path":' + jsonString(fPath) + ',"route":' + jsonString(fRoute) + ',"endpoint":' + jsonString(fEndpoint));
+  }
+  if (rec.status !== fStatus || rec.bytes !== fBytes || rec.bytes_in !== fBytesIn) {
+    fStatus = rec.status;
+    fBytes = rec.bytes;
+    fBytesIn = rec.bytes_in;
+    fCounts = flat(',"status":' + fStatus + ',"bytes":' + fBytes + ',"bytes_in":' + fBytesIn + ',"duration_ms":');
+  }
+  const attempts = rec.attempts === undefined ? -1 : rec.attempts;
+  if (attempts !== fAttempts || rec.client !== fClient) {
+    fAttempts = attempts;
+    fClient = rec.client;
+    fTail = flat((attempts < 0 ? '' : ',"attempts":' + attempts) + ',"client":' + jsonString(fClient));
+  }
+  let line = timePrefix + fRequest + fCounts + millis(rec.duration_ms) + ',"upstream_ms":' + millis(rec.upstream_ms) + fTail;
   if (rec.error !== undefined) line += ',"error":' + jsonString(rec.error);
   if (rec.reason !== undefined) line += ',"reason":' + jsonString(rec.reason);
   if (rec.flags !== undefined) line += ',"flags":' + jsonString(rec.flags);

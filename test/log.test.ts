@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import { accessLine, createAccessLog, type AccessRecord } from '../src/log';
 import type { Settings } from '../src/env';
 
@@ -52,6 +53,46 @@ for (const c of cases) {
   });
 }
 
+
+// accessLine keeps the runs of fields that repeat (time to the millisecond, method/path/route/
+// endpoint, status/bytes, attempts/client) as memos: a sequence of records drawn from small pools,
+// so fields repeat and change in every combination, must give each record's own line.
+test('access line: memoised runs never leak between records (property)', () => {
+  const pick = <T>(xs: T[]) => fc.constantFrom(...xs);
+  const record = fc.record(
+    {
+      method: pick(['GET', 'POST']),
+      path: pick(['/a', '/b', '/q"x', '/é']),
+      route: pick(['r/rule0', '-']),
+      endpoint: pick(['127.0.0.1:80', '-']),
+      status: pick([200, 404]),
+      bytes: pick([0, 5]),
+      bytes_in: pick([0, 7]),
+      duration_ms: fc.double({ min: 0, max: 100, noNaN: true }),
+      upstream_ms: fc.oneof(fc.constant(-1), fc.double({ min: 0, max: 100, noNaN: true })),
+      attempts: pick([0, 1, undefined]),
+      client: pick(['127.0.0.1', '::1']),
+      error: pick([undefined, 'GATEMESH_ERR_NO_ROUTE']),
+      flags: pick([undefined, 'RL']),
+    },
+    { requiredKeys: ['method', 'path', 'route', 'endpoint', 'status', 'bytes', 'bytes_in', 'duration_ms', 'upstream_ms', 'client'] },
+  );
+  const time = fc.oneof(fc.constantFrom(1700000000000, 1700000000001, 1700000000999, 1700000001000), fc.integer({ min: 0, max: 4e12 }));
+  fc.assert(
+    fc.property(fc.array(fc.tuple(record, time), { minLength: 1, maxLength: 20 }), (seq) => {
+      for (const [r, t] of seq) {
+        const parsed = JSON.parse(accessLine(r as AccessRecord, t)) as Record<string, unknown>;
+        assert.equal(parsed.time, new Date(t).toISOString());
+        const { level: _l, time: _t, ...rest } = parsed;
+        const expected = JSON.parse(JSON.stringify(r)) as Record<string, unknown>;
+        expected.duration_ms = Math.round(r.duration_ms * 1000) / 1000;
+        if (r.upstream_ms >= 0) expected.upstream_ms = Math.round(r.upstream_ms * 1000) / 1000;
+        assert.deepEqual(rest, expected);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
 
 function rec(i: number, p: string): AccessRecord {
   return { method: 'GET', path: p, route: 'r/rule0', endpoint: '127.0.0.1:80', status: 200, bytes: i, bytes_in: 0, duration_ms: i / 7, upstream_ms: -1, client: '127.0.0.1' };
