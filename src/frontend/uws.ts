@@ -454,8 +454,25 @@ export class UwsDownstream implements Downstream {
  */
 function headBlock(status: string, h: readonly string[], connectionClose: boolean): string {
   let s = status;
-  for (let i = 0; i < h.length; i += 2) s += '\r\n' + h[i] + ': ' + h[i + 1];
+  for (let i = 0; i < h.length; i += 2) s += fieldPrefix(h[i]) + h[i + 1];
   return connectionClose ? s + '\r\nconnection: close' : s;
+}
+
+/**
+ * `\r\n<name>: ` per field name, built once: a field then costs one concatenation instead of
+ * three (V8 copies a short result flat, so `'\r\n' + name + ': '` was two allocations and copies
+ * per field per response). Callgrind, uws small GET (3 upstream fields): 35,968 → 35,784 instructions per
+ * request. Names come from upstreams, so the map is bounded; past it a name is built per use.
+ */
+const FIELD_PREFIX = new Map<string, string>();
+const FIELD_PREFIX_MAX = 1024;
+function fieldPrefix(name: string): string {
+  let p = FIELD_PREFIX.get(name);
+  if (p === undefined) {
+    p = '\r\n' + name + ': ';
+    if (FIELD_PREFIX.size < FIELD_PREFIX_MAX) FIELD_PREFIX.set(name, p);
+  }
+  return p;
 }
 
 // Status lines already built, by status code: upstreams send the same few reason phrases.
