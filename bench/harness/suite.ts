@@ -228,6 +228,7 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
     let autocannonCeiling = NaN;
     const measure = async (nm: string, t: 'autocannon' | 'wrk', round: number): Promise<ThroughputRun> => {
       progress.step(`${sc.id} · throughput (${t}, ${s.connections} conns) · round ${round}/${s.rounds} · ${nm}`, s.throughputMs / 1000);
+      running.get(nm)!.beforeRun?.();
       const opts = { request: req(running.get(nm)!.port), connections: s.connections, durationMs: s.throughputMs };
       const r: ClosedLoopResult =
         t === 'wrk' ? await runWrk(opts, o.tmp, pinPrefix(o.pin.generatorCpus, o.pin), o.pin.generatorCoreCount) : await runAutocannon(opts);
@@ -287,6 +288,7 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
       for (let round = 1; round <= s.rounds; round++) {
         for (const nm of rotate(names, round - 1)) {
           progress.step(`${sc.id} · latency (${generator}) @${rate.pct}% = ${rate.rps} req/s · round ${round}/${s.rounds} · ${nm}`, s.latencyMs / 1000 + 0.5);
+          running.get(nm)!.beforeRun?.();
           const port = running.get(nm)!.port;
           const common = { rate: rate.rps, durationMs: s.latencyMs, warmupMs: OPEN_LOOP_WARMUP_MS, connections: s.connections };
           let expectedIntervalUs: number | undefined;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -117,6 +117,18 @@ test('gatemesh -nopolicy in the policies scenario: catch-all config, no access l
     // Without the header only the policies-off config (no header match) still routes it.
     assert.equal(await get(rpOff.port, {}), 200);
     assert.notEqual(await get(rpOn.port, {}), 200);
+    // beforeRun empties the access log (each run starts from the same state); the gateway goes on
+    // appending at the new end, no hole of NULs where the old lines were.
+    assert.equal(rpOff.beforeRun, undefined);
+    const log = path.join(tmp, 'gatemesh-uws-access.log');
+    await waitFor(() => statSync(log).size > 0);
+    rpOn.beforeRun!();
+    assert.equal(statSync(log).size, 0);
+    assert.equal(await get(rpOn.port, requestHeaders(policies)), 200);
+    await waitFor(() => statSync(log).size > 0);
+    const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, 1);
+    assert.equal((JSON.parse(lines[0]) as { status: number }).status, 200);
   } finally {
     await rpOff.stop();
     await rpOn.stop();
@@ -126,3 +138,9 @@ test('gatemesh -nopolicy in the policies scenario: catch-all config, no access l
   rmSync(tmp, { recursive: true, force: true });
   assert.deepEqual(logs, ['gatemesh-uws-access.log']);
 });
+
+/** Polls `cond` every 50 ms for up to 5 s (the access log writes its batch within 1 s). */
+async function waitFor(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(cond(), 'condition not met within 5 s');
+}
