@@ -548,7 +548,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
       if (out === headers || this.filters !== null) out = out.concat(ph);
       else for (let i = 0; i < ph.length; i++) out.push(ph[i]);
     }
-    this.ds.writeHead(status, reason, out, length, framing.noBody);
+    this.ds.writeHead(status, reason, out, length, framing.noBody, framing.obsText === true);
   }
 
   onBody(chunk: Buffer): boolean {

@@ -10,7 +10,7 @@ import { closePayload, encodeFrame, FrameDecoder, OP_BINARY, OP_CLOSE, OP_PONG, 
 
 // Minimal structural types for the parts of uWS we use (its .d.ts describes the JS fallback too).
 interface UwsResponse {
-  writeStatus(s: string): UwsResponse;
+  writeStatus(s: string | Uint8Array): UwsResponse;
   writeHeader(k: string, v: string): UwsResponse;
   write(chunk: Uint8Array | string): boolean;
   end(body?: Uint8Array | string, closeConnection?: boolean): UwsResponse;
@@ -252,9 +252,10 @@ export class UwsDownstream implements Downstream {
   private headHeaders: readonly string[] = NO_HEADERS;
   private headNoBody = false;
 
-  writeHead(status: number, reason: string, headers: string[], bodyLength: number, noBody: boolean): void {
+  writeHead(status: number, reason: string, headers: string[], bodyLength: number, noBody: boolean, obsText = false): void {
     if (this.aborted) return;
     this.bodyLength = bodyLength;
+    this.headObsText = obsText;
     this.headStatus = statusLine(status, reason);
     this.headHeaders = headers;
     this.headNoBody = noBody;
@@ -266,11 +267,15 @@ export class UwsDownstream implements Downstream {
   }
 
   private headPending = false;
+  private headObsText = false;
 
   /** `close`: also say `Connection: close` (the request did not, see corkedEnd). */
   private writePendingHead(close: boolean): void {
     this.headPending = false;
-    this.res.writeStatus(headBlock(this.headStatus, this.headHeaders, this.clientClose || close));
+    const block = headBlock(this.headStatus, this.headHeaders, this.clientClose || close);
+    // uWS.js encodes a string argument as UTF-8, which would turn each obs-text byte (here a
+    // Latin-1 character) into two bytes: such a head goes as Latin-1 bytes instead.
+    this.res.writeStatus(this.headObsText ? Buffer.from(block, 'latin1') : block);
   }
 
   writeBody(chunk: Buffer): boolean {
@@ -617,7 +622,12 @@ function wsBehavior(l: UwsListenerApp): Record<string, unknown> {
       // The relay is message-level, so extensions cannot be negotiated end to end.
       const h = head.headers;
       for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === 'sec-websocket-extensions') h.splice(i, 2);
-      l.onUpgrade(head, new UwsUpgradeDownstream(res, l.state, key, context), l.index);
+      currentReq = req;
+      try {
+        l.onUpgrade(head, new UwsUpgradeDownstream(res, l.state, key, context), l.index);
+      } finally {
+        currentReq = null;
+      }
     },
     open: (ws: UwsWebSocket) => {
       const data = ws.getUserData();
@@ -658,7 +668,16 @@ function copyHead(res: UwsResponse, req: UwsRequest): IncomingHead {
     remoteAddress: remoteAddress(res),
     scheme: 'http',
     headBytes: -1,
+    latin1Value,
   };
+}
+
+/** The request whose uWS callback is running (uWS's request object is valid only then). */
+let currentReq: UwsRequest | null = null;
+
+/** IncomingHead.latin1Value: uWS's getHeader() reads the value as Latin-1 (forEach as UTF-8). */
+function latin1Value(name: string): string | null {
+  return currentReq === null ? null : currentReq.getHeader(name);
 }
 
 function listen(
@@ -742,7 +761,12 @@ function createApp(uws: UwsModule, state: ListenerState): UwsListenerApp {
       ds.respond(503, ['content-type', 'text/plain; charset=utf-8'], 'connection limit reached\n', true);
       return;
     }
-    l.onRequest(head, ds, l.index);
+    currentReq = req;
+    try {
+      l.onRequest(head, ds, l.index);
+    } finally {
+      currentReq = null;
+    }
   });
   return l;
 }

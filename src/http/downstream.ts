@@ -21,6 +21,12 @@ export interface IncomingHead {
   scheme: string;
   /** Size of the request head on the wire in bytes when the front end knows it, else -1. */
   headBytes: number;
+  /**
+   * The uws front end only, and only while its request callback runs: a field's value as
+   * Latin-1 (one character per byte), for values `headers` carries decoded as UTF-8; null when
+   * it cannot be read any more. checkRequestHead uses it for values with non-ASCII characters.
+   */
+  latin1Value?: (name: string) => string | null;
 }
 
 /**
@@ -41,8 +47,10 @@ export interface Downstream {
    * hop-by-hop fields and framing headers. `bodyLength`: exact length, or -1 when unknown
    * (the front end picks chunked for HTTP/1.1, close-delimited for HTTP/1.0). `noBody` for
    * HEAD/204/304, where `bodyLength` is the length to report (or -1 to report none).
+   * `obsText`: the reason or a value holds characters 0x80–0xFF, each one byte on the wire
+   * (Latin-1, as the response parser read them); default false (all ASCII).
    */
-  writeHead(status: number, reason: string, headers: string[], bodyLength: number, noBody: boolean): void;
+  writeHead(status: number, reason: string, headers: string[], bodyLength: number, noBody: boolean, obsText?: boolean): void;
   /** Write a body chunk (the front end copies or sends it before returning). Returns false when
    *  the client is slow: stop sending until onDrain fires. */
   writeBody(chunk: Buffer): boolean;

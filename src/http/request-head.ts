@@ -67,12 +67,27 @@ function isToken(s: string): boolean {
 }
 
 /** Field value with a CTL other than HTAB (RFC 9110 §5.5): NUL, CR, LF and DEL included. */
-function hasBadValueChar(s: string): boolean {
+const VALUE_OK = 0;
+const VALUE_BAD = 1;
+/** A character above 0x7E other than DEL: obs-text (RFC 9110 §5.5), or what a decoder made of it. */
+const VALUE_NON_ASCII = 2;
+
+/** VALUE_BAD for a control character (RFC 9110 §5.5), else VALUE_NON_ASCII when one is above 0x7F. */
+function valueCheck(s: string): number {
+  let r = VALUE_OK;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c === 127) return true;
+    if ((c < 32 && c !== 9) || c === 127) return VALUE_BAD;
+    if (c > 127) r = VALUE_NON_ASCII;
   }
-  return false;
+  return r;
+}
+
+/** How many fields of `h` are named `name`. */
+function fieldCount(h: readonly string[], name: string): number {
+  let n = 0;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) n++;
+  return n;
 }
 
 /** Host = uri-host [ ":" port ], uri-host a reg-name / IPv4 or an IP-literal in brackets (RFC 3986 §3.2.2). */
@@ -158,10 +173,22 @@ export function checkRequestHead(
   let bytes = head.method.length + head.path.length + head.query.length + 12;
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
-    const value = h[i + 1];
+    let value = h[i + 1];
     bytes += name.length + value.length + 4;
     if (checkSyntax) {
-      if (!isToken(name) || hasBadValueChar(value)) return ERR.BAD_HEADER;
+      if (!isToken(name)) return ERR.BAD_HEADER;
+      const v = valueCheck(value);
+      if (v === VALUE_BAD) return ERR.BAD_HEADER;
+      if (v === VALUE_NON_ASCII && head.latin1Value !== undefined) {
+        // The uws front end's header list decodes values as UTF-8, which loses obs-text bytes
+        // (an invalid sequence becomes U+FFFD) or re-encodes them (é as UTF-8 C3 A9 becomes one
+        // character): the value is read again as Latin-1, byte for byte. uWS reads only the first
+        // field of a name, so a repeated field with such a value cannot be forwarded as sent.
+        const raw = fieldCount(h, name) === 1 ? head.latin1Value(name) : null;
+        if (raw === null) return ERR.BAD_HEADER;
+        bytes += raw.length - value.length;
+        h[i + 1] = value = raw;
+      }
     }
     switch (name) {
       case 'host':

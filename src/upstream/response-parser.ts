@@ -44,6 +44,9 @@ export interface ResponseFraming {
   upgrade: boolean;
   /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
   httpMinor: number;
+  /** The reason or a field value holds obs-text (bytes 0x80–0xFF, RFC 9110 §5.5), which the
+   *  strings carry as Latin-1 characters: a front end must write them back as Latin-1 bytes. */
+  obsText?: boolean;
 }
 
 export interface ResponseHandler {
@@ -80,7 +83,9 @@ for (let c = 0; c < 256; c++) {
   if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c))) {
     TOKEN[c] = 1;
   }
-  if (c === HTAB || (c >= 0x20 && c <= 0x7e) || c >= 0x80) FIELD_VALUE[c] = 1;
+  // 2: obs-text (RFC 9110 §5.5), allowed and noted (ResponseFraming.obsText).
+  if (c === HTAB || (c >= 0x20 && c <= 0x7e)) FIELD_VALUE[c] = 1;
+  else if (c >= 0x80) FIELD_VALUE[c] = 2;
   if (c === HTAB || c === SP || c === 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e) || c >= 0x80) QDTEXT[c] = 1;
 }
 for (let d = 0; d < 10; d++) HEX[48 + d] = d;
@@ -427,6 +432,7 @@ export class ResponseParser {
       this.teError = false;
       this.connClose = this.memoConnClose;
       this.connKeepAlive = this.memoConnKeepAlive;
+      this.obsText = this.memoObsText;
     } else {
       headers = [];
       status = this.parseStatusAndFields(text, headers);
@@ -448,6 +454,9 @@ export class ResponseParser {
   private memoTe = 0;
   private memoConnClose = false;
   private memoConnKeepAlive = false;
+  private memoObsText = false;
+  /** The head being parsed has obs-text in its reason or a field value (ResponseFraming.obsText). */
+  private obsText = false;
   // Out-values of parseStatusAndFields.
   private parsedMinor = 1;
   private parsedReason = '';
@@ -469,11 +478,17 @@ export class ResponseParser {
     if (d0 < 1 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return this.badStatus('invalid status code');
     const status = d0 * 100 + d1 * 10 + d2;
     p += 12;
+    this.obsText = false;
     const base = this.secStart;
     let reason = '';
     if (buf[p] === SP) {
       const rs = ++p;
-      while (FIELD_VALUE[buf[p]] === 1) p++;
+      for (;;) {
+        while (FIELD_VALUE[buf[p]] === 1) p++;
+        if (FIELD_VALUE[buf[p]] !== 2) break;
+        this.obsText = true;
+        p++;
+      }
       if (p > rs) reason = text.slice(rs - base, p - base);
     }
     if (buf[p] !== CR || buf[p + 1] !== LF) return this.badStatus('invalid status line');
@@ -507,7 +522,7 @@ export class ResponseParser {
         this.state = S.Upgraded;
         this.started = false;
         this.handler.onHead(status, reason, headers, {
-          contentLength: -1, chunked: false, closeDelimited: false, noBody: true, keepAlive: false, upgrade: true, httpMinor: minor,
+          contentLength: -1, chunked: false, closeDelimited: false, noBody: true, keepAlive: false, upgrade: true, httpMinor: minor, obsText: this.obsText,
         });
         return true;
       }
@@ -546,8 +561,9 @@ export class ResponseParser {
       this.memoTe = this.teSeen ? (this.teChunkedLast ? 2 : 1) : 0;
       this.memoConnClose = this.connClose;
       this.memoConnKeepAlive = this.connKeepAlive;
+      this.memoObsText = this.obsText;
     }
-    this.handler.onHead(status, reason, headers, { contentLength, chunked, closeDelimited, noBody, keepAlive, upgrade: false, httpMinor: minor });
+    this.handler.onHead(status, reason, headers, { contentLength, chunked, closeDelimited, noBody, keepAlive, upgrade: false, httpMinor: minor, obsText: this.obsText });
     if (noBody || (!chunked && !closeDelimited && contentLength === 0)) {
       this.end(null, 0);
     } else if (chunked) {
@@ -591,7 +607,12 @@ export class ResponseParser {
       p++;
       while (buf[p] === SP || buf[p] === HTAB) p++;
       const vs = p;
-      while (FIELD_VALUE[buf[p]] === 1) p++;
+      for (;;) {
+        while (FIELD_VALUE[buf[p]] === 1) p++;
+        if (FIELD_VALUE[buf[p]] !== 2) break;
+        this.obsText = true;
+        p++;
+      }
       if (buf[p] !== CR || buf[p + 1] !== LF) return this.fail('invalid character in field value');
       let ve = p;
       while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
@@ -770,7 +791,7 @@ export class ResponseParser {
           else if (QDTEXT[c] !== 1) return this.fail('invalid chunk extension');
           break;
         case S.ChunkExtQuotedEscape:
-          if (FIELD_VALUE[c] !== 1) return this.fail('invalid chunk extension');
+          if (FIELD_VALUE[c] === 0) return this.fail('invalid chunk extension');
           this.state = S.ChunkExtQuoted;
           break;
         case S.ChunkExtAfterQuoted:

@@ -47,6 +47,33 @@ describe('checkRequestHead', () => {
     });
   }
 
+  it('a value with non-ASCII characters is read again as Latin-1 when the front end can (uws)', () => {
+    const asked: string[] = [];
+    const latin1Value = (name: string): string | null => {
+      asked.push(name);
+      return name === 'x-b' ? 'caf\xe9A' : null;
+    };
+    // As uWS's header list gives `caf<0xE9>A`: the invalid UTF-8 byte decoded to U+FFFD.
+    const h = head({ headers: ['host', 'h', 'x-b', 'caf\ufffdA'], latin1Value });
+    assert.equal(checkRequestHead(h, settings, true, newRequestFraming()), null);
+    assert.deepEqual(h.headers, ['host', 'h', 'x-b', 'caf\xe9A']);
+    assert.deepEqual(asked, ['x-b']);
+    // ASCII values are never asked for again.
+    const plain = head({ headers: ['host', 'h', 'x-c', 'cafe'], latin1Value });
+    assert.equal(checkRequestHead(plain, settings, true, newRequestFraming()), null);
+    assert.deepEqual(asked, ['x-b']);
+    // Not readable any more (after the callback), or a repeated name (uWS reads the first only): 400.
+    assert.equal(checkRequestHead(head({ headers: ['host', 'h', 'x-d', 'caf\xe9'], latin1Value }), settings, true, newRequestFraming()), ERR.BAD_HEADER);
+    assert.equal(
+      checkRequestHead(head({ headers: ['host', 'h', 'x-b', 'a', 'x-b', 'caf\ufffdA'], latin1Value }), settings, true, newRequestFraming()),
+      ERR.BAD_HEADER,
+    );
+    // Without the hook (native-free: llhttp's strings are Latin-1 already) the value stays as it is.
+    const nf = head({ headers: ['host', 'h', 'x-b', 'caf\xe9'] });
+    assert.equal(checkRequestHead(nf, settings, true, newRequestFraming()), null);
+    assert.deepEqual(nf.headers, ['host', 'h', 'x-b', 'caf\xe9']);
+  });
+
   it('absolute-form authority replaces Host (RFC 9112 §3.2.2)', () => {
     const out = newRequestFraming();
     checkRequestHead(head({ path: 'http://other.test:81/x/y' }), settings, true, out);

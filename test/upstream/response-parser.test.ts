@@ -96,7 +96,7 @@ function allSplits(input: string, isHead: boolean, callFinish: boolean): Outcome
 }
 
 const F = (f: Partial<ResponseFraming>): ResponseFraming => ({
-  contentLength: -1, chunked: false, closeDelimited: false, noBody: false, keepAlive: true, upgrade: false, httpMinor: 1, ...f,
+  contentLength: -1, chunked: false, closeDelimited: false, noBody: false, keepAlive: true, upgrade: false, httpMinor: 1, obsText: false, ...f,
 });
 
 interface Case {
@@ -227,7 +227,12 @@ const cases: Case[] = [
   {
     desc: 'obs-text in a value is kept (latin1)',
     input: ok200 + 'X: caf\xe9\r\nContent-Length: 0\r\n\r\n',
-    events: [['head', 200, 'OK', ['x', 'caf\xe9', 'content-length', '0'], F({ contentLength: 0 })], ['end', null]],
+    events: [['head', 200, 'OK', ['x', 'caf\xe9', 'content-length', '0'], F({ contentLength: 0, obsText: true })], ['end', null]],
+  },
+  {
+    desc: 'obs-text in the reason phrase is kept and noted',
+    input: 'HTTP/1.1 200 Gr\xfc\xdfe\r\nContent-Length: 0\r\n\r\n',
+    events: [['head', 200, 'Gr\xfc\xdfe', ['content-length', '0'], F({ contentLength: 0, obsText: true })], ['end', null]],
   },
   {
     desc: 'empty field value',
@@ -389,4 +394,16 @@ test('response parser: body chunks are views of the input (no copy)', () => {
   p.execute(input);
   assert.equal(seen.length, 1);
   assert.equal(seen[0].buffer, input.buffer);
+});
+
+test('response parser: obsText is per head, through the per-connection head memo too', () => {
+  const flags: boolean[] = [];
+  const p = new ResponseParser({ onInterim() {}, onHead: (_s, _r, _h, f) => flags.push(f.obsText === true), onBody() {}, onEnd() {} });
+  const obs = Buffer.from('HTTP/1.1 200 OK\r\nX: caf\xe9\r\nContent-Length: 0\r\n\r\n', 'latin1');
+  const ascii = Buffer.from('HTTP/1.1 200 OK\r\nX: cafe\r\nContent-Length: 0\r\n\r\n', 'latin1');
+  for (const b of [obs, obs, ascii, ascii, obs]) {
+    p.reset(false);
+    assert.equal(p.execute(b, b.length), b.length);
+  }
+  assert.deepEqual(flags, [true, true, false, false, true]);
 });
