@@ -43,33 +43,13 @@ pids+=($!)
 
 port=$(free_port)
 admin=$(free_port)
-# The bench's configs (bench/harness/proxies.ts gatemeshConfig): catch-all, or the policies route.
-if [[ $variant == policies* ]]; then
-  cat > "$tmp/gatemesh.yaml" <<EOF
-listeners: [{ name: web, port: $port, address: 127.0.0.1 }]
-routes:
-  - name: r0
-    match: [{ path: /, method: GET, headers: { x-tenant: bench } }]
-    backends: [{ name: up }]
-    policy:
-      rateLimit:
-        rules:
-          - name: per-tenant
-            key: [{ type: Header, name: x-tenant }]
-            limit: { requests: 100000000, unit: Second }
-backends:
-  - name: up
-    endpoints: ["127.0.0.1:$up"]
-    policy:
-      loadBalancer: { type: LeastRequest }
-EOF
-else
-  cat > "$tmp/gatemesh.yaml" <<EOF
-listeners: [{ name: web, port: $port, address: 127.0.0.1 }]
-routes: [{ name: r0, backends: [{ name: up }] }]
-backends: [{ name: up, endpoints: ["127.0.0.1:$up"] }]
-EOF
-fi
+# The bench's own configs (bench/harness/proxies.ts gatemeshConfig, built to dist/): the catch-all
+# route of small-get, or the policies scenario's route.
+[[ -f $here/dist/bench/harness/proxies.js ]] || { echo "not built: npx tsc -p $here" >&2; exit 1; }
+table=single
+[[ $variant == policies* ]] && table=policies
+node -e "process.stdout.write(require(process.argv[1]).gatemeshConfig(+process.argv[2], +process.argv[3], process.argv[4]))" \
+  "$here/dist/bench/harness/proxies.js" "$port" "$up" "$table" > "$tmp/gatemesh.yaml"
 log=off
 [[ $variant == log || $variant == policies ]] && log=$tmp/access.log
 

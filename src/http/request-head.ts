@@ -66,13 +66,13 @@ function isToken(s: string): boolean {
   return s.length !== 0 && allIn(s, C_TOKEN);
 }
 
-/** Field value with a CTL other than HTAB (RFC 9110 §5.5): NUL, CR, LF and DEL included. */
 const VALUE_OK = 0;
 const VALUE_BAD = 1;
-/** A character above 0x7E other than DEL: obs-text (RFC 9110 §5.5), or what a decoder made of it. */
+/** A character above 0x7F: obs-text (RFC 9110 §5.5), or what a decoder made of it. */
 const VALUE_NON_ASCII = 2;
 
-/** VALUE_BAD for a control character (RFC 9110 §5.5), else VALUE_NON_ASCII when one is above 0x7F. */
+/** VALUE_BAD for a CTL other than HTAB (RFC 9110 §5.5: NUL, CR, LF and DEL included), else
+ *  VALUE_NON_ASCII when a character is above 0x7F, else VALUE_OK. */
 function valueCheck(s: string): number {
   let r = VALUE_OK;
   for (let i = 0; i < s.length; i++) {

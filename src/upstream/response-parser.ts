@@ -483,12 +483,7 @@ export class ResponseParser {
     let reason = '';
     if (buf[p] === SP) {
       const rs = ++p;
-      for (;;) {
-        while (FIELD_VALUE[buf[p]] === 1) p++;
-        if (FIELD_VALUE[buf[p]] !== 2) break;
-        this.obsText = true;
-        p++;
-      }
+      p = this.valueEnd(buf, p);
       if (p > rs) reason = text.slice(rs - base, p - base);
     }
     if (buf[p] !== CR || buf[p + 1] !== LF) return this.badStatus('invalid status line');
@@ -508,6 +503,17 @@ export class ResponseParser {
     this.parsedMinor = minor;
     this.parsedReason = reason;
     return status;
+  }
+
+  /** The end of the field-value characters from `p` (the reason phrase has the same grammar);
+   *  an obs-text byte among them sets obsText. */
+  private valueEnd(buf: Buffer, p: number): number {
+    for (;;) {
+      while (FIELD_VALUE[buf[p]] === 1) p++;
+      if (FIELD_VALUE[buf[p]] !== 2) return p;
+      this.obsText = true;
+      p++;
+    }
   }
 
   private badStatus(reason: string): number {
@@ -607,12 +613,7 @@ export class ResponseParser {
       p++;
       while (buf[p] === SP || buf[p] === HTAB) p++;
       const vs = p;
-      for (;;) {
-        while (FIELD_VALUE[buf[p]] === 1) p++;
-        if (FIELD_VALUE[buf[p]] !== 2) break;
-        this.obsText = true;
-        p++;
-      }
+      p = this.valueEnd(buf, p);
       if (buf[p] !== CR || buf[p + 1] !== LF) return this.fail('invalid character in field value');
       let ve = p;
       while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
