@@ -14,7 +14,8 @@
 # Needs valgrind and nginx (the upstream). Prints instructions per request, in total and by
 # kind (JIT code, V8 builtins, compiler, GC, libc, uWS, the rest of node): compiler time is the
 # optimizing compiler still at work, which varies with warm-up; compare the other rows.
-# GATEMESH_ROOT: the build to measure (default: this checkout).
+# GATEMESH_ROOT: the build to measure (default: this checkout). GATEMESH_CG_OUT: a file to keep
+# the raw callgrind dump in (for callgrind_annotate).
 set -euo pipefail
 variant=${1:?usage: bench/callgrind.sh off|log|policies|policies-nolog [uws|native-free] [requests]}
 frontend=${2:-uws}
@@ -90,6 +91,8 @@ node "$tmp/client.js" "$port" "$requests"
 callgrind_control -d "$vg" >/dev/null 2>&1
 callgrind_control -i off "$vg" >/dev/null 2>&1
 dump=$(ls "$tmp"/cg.*.1 | head -1)
+# GATEMESH_CG_OUT=<file>: keep the raw dump for callgrind_annotate (function by function).
+[[ -n ${GATEMESH_CG_OUT:-} ]] && cp "$dump" "$GATEMESH_CG_OUT"
 callgrind_annotate --inclusive=no --threshold=100 "$dump" | python3 -c '
 import re, sys
 n = int(sys.argv[1])

@@ -1,10 +1,11 @@
-// Per-socket state of the native-free front end: the requests in flight on one connection
-// (pipelined requests are answered in order, RFC 9112 §9.3.2), and what happens once it fails.
-import type { IncomingMessage, Server } from 'node:http';
+// Per-socket state of the native-free front end: the parser, the requests in flight on one
+// connection (pipelined requests are answered in order, RFC 9112 §9.3.2), the order their
+// responses leave in, and what happens once the connection fails or idles.
 import type net from 'node:net';
 import type { ErrorSpec } from '../src/errors';
 import type { Settings } from '../src/env';
 import type { BoundListener, RequestHandler, UpgradeHandler } from '../src/frontend/types';
+import type { HttpParser, ParsedRequest } from './parser';
 import { unwrapAddress } from './incoming-head';
 import { errorResponse } from './raw-response';
 import { startUpgrade } from './upgrade';
@@ -17,61 +18,131 @@ export interface LiveExchange {
   kill(reason: string): void;
   /** Stop counting the exchange: it left the connection. */
   retire(): void;
+  /** It became the connection's first exchange: write what it queued meanwhile. */
+  promote(): void;
+  /** Its whole response was handed to the socket. */
+  readonly finished: boolean;
+  /** Bytes of the request body the parser delivers for it. */
+  deliverChunk(chunk: Buffer): void;
+  /** The parser saw the end of its request. */
+  deliverEnd(): void;
 }
-
-export const kConn = Symbol('gatemesh.conn');
 
 /** One bound listener (server) of this thread. */
 export class NativeListener implements BoundListener {
   inflight = 0;
   draining = false;
-  /** Upgraded sockets: no longer tracked by node:http, closed by closeAll(). */
+  /** Connections still speaking HTTP (upgraded ones move to `tunnels`). */
+  readonly conns = new Set<Conn>();
+  /** Upgraded sockets, closed by closeAll(). */
   readonly tunnels = new Set<net.Socket>();
   port = 0;
+  /** Coarse clock (ms) for idle and header deadlines, advanced by the sweep. */
+  now = Date.now();
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
-    readonly server: Server,
+    readonly server: net.Server,
     readonly index: number,
     readonly settings: Settings,
     readonly onRequest: RequestHandler,
     readonly onUpgrade: UpgradeHandler,
   ) {}
 
+  /**
+   * One timer per listener checks every connection's deadlines, as node:http's
+   * connectionsCheckingInterval does: a request head not complete within headersTimeoutMs
+   * gets 408 (RFC 9110 §15.5.9), a connection idle for idleTimeoutMs is closed. Period: a
+   * quarter of the shorter limit, between 10 ms and 1 s.
+   */
+  startSweeper(): void {
+    const s = this.settings;
+    const period = Math.min(1000, Math.max(10, Math.floor(Math.min(s.headersTimeoutMs, s.idleTimeoutMs) / 4)));
+    this.sweeper = setInterval(sweep, period, this);
+    this.sweeper.unref();
+  }
+
+  sweep(): void {
+    const now = Date.now();
+    this.now = now;
+    const { headersTimeoutMs, idleTimeoutMs } = this.settings;
+    for (const conn of this.conns) {
+      if (conn.headStart !== 0) {
+        if (now - conn.headStart > headersTimeoutMs) conn.headersTimedOut();
+      } else if (conn.idleSince !== 0 && now - conn.idleSince > idleTimeoutMs) {
+        conn.socket.destroy();
+      }
+    }
+  }
+
   stopAccepting(): void {
     if (this.draining) return;
     this.draining = true;
-    // Node ≥ 19 closes idle keep-alive connections in close(); busy ones answer with
-    // `Connection: close` (exchange.ts checks `draining`) and are closed once idle (Conn.afterFinish).
     this.server.close();
-    this.server.closeIdleConnections();
+    // Idle keep-alive connections close now; busy ones answer with `Connection: close`
+    // (exchange.ts checks `draining`) and close once their last response is out.
+    for (const conn of this.conns) if (conn.first === null && conn.headStart === 0) conn.socket.destroy();
   }
 
   closeAll(): void {
     this.stopAccepting();
-    this.server.closeAllConnections();
+    for (const conn of this.conns) conn.socket.destroy();
     for (const socket of this.tunnels) socket.destroy();
     this.tunnels.clear();
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
   }
 }
 
-/** State hung on each accepted socket (`socket[kConn]`). */
+function sweep(l: NativeListener): void {
+  l.sweep();
+}
+
+/** State hung on each accepted socket. */
 export class Conn {
   /** Live exchanges in request order (a doubly linked list: no allocation per request). */
   first: LiveExchange | null = null;
   last: LiveExchange | null = null;
-  /** llhttp failed on this connection: the parser is dead, the connection closes. */
+  /** The exchange whose request body the parser is reading. */
+  receiving: LiveExchange | null = null;
+  /** The parser failed (or the request line was refused): no more requests, then close. */
   errored = false;
+  /** A response said `Connection: close`: what follows it is not served. */
+  closing = false;
   /** An error response that must wait for the responses still in flight. */
   pendingError: ErrorSpec | null = null;
-  /** An upgrade request that arrived behind in-flight responses. */
-  pendingUpgrade: IncomingMessage | null = null;
+  /** An upgrade request that arrived behind in-flight responses, and the bytes after its head. */
+  pendingUpgrade: ParsedRequest | null = null;
   pendingUpgradeHead: Buffer | null = null;
+  /** When the current request head began (Date.now()); 0 = none in progress. A new connection
+   *  counts from its accept, as in node:http: one that sends nothing gets the headers timeout. */
+  headStart: number;
+  /** Since when nothing is in flight (listener clock, ms); 0 = busy or not yet used. */
+  idleSince: number;
+  /** Header fields flushed early by the parser (more than 32 fields, or a head split over reads). */
+  partHeaders: string[] = [];
+  partUrl = '';
+  /** An upgrade head was parsed in the current execute(): the rest of the read is not HTTP. */
+  upgradeReq: ParsedRequest | null = null;
+  /** Exchanges that ended with bytes still queued in the socket, retired once flushed. */
+  flushing: LiveExchange[] = [];
+  parser: HttpParser | null;
+  /** Exchanges linked (requests read and not yet answered in full). */
+  live = 0;
+  /** Reasons reading is paused (a body the proxy cannot take yet, too many pipelined requests). */
+  private pauses = 0;
+  private pipelinePaused = false;
   private remote: string | null = null;
 
   constructor(
     readonly socket: net.Socket,
     readonly listener: NativeListener,
-  ) {}
+    parser: HttpParser,
+  ) {
+    this.parser = parser;
+    this.headStart = Date.now();
+    this.idleSince = 0;
+  }
 
   get remoteAddress(): string {
     if (this.remote === null) this.remote = unwrapAddress(this.socket.remoteAddress);
@@ -84,6 +155,14 @@ export class Conn {
     if (this.last === null) this.first = x;
     else this.last.next = x;
     this.last = x;
+    this.idleSince = 0;
+    // A client that pipelines without reading the answers is not read further: its requests
+    // would otherwise all be forwarded and their responses held here (node:http pauses too).
+    // What the current read already holds is still parsed: at most one read (64 KiB) past this.
+    if (++this.live >= PIPELINE_MAX && !this.pipelinePaused) {
+      this.pipelinePaused = true;
+      this.pauseRead();
+    }
   }
 
   unlink(x: LiveExchange): void {
@@ -93,10 +172,57 @@ export class Conn {
     else x.next.prev = x.prev;
     x.prev = null;
     x.next = null;
+    if (--this.live < PIPELINE_MAX / 2 && this.pipelinePaused) {
+      this.pipelinePaused = false;
+      this.resumeRead();
+    }
   }
 
-  /** The last in-flight response is out: send a deferred error, start a deferred upgrade, or
-   *  close a connection that must not be reused. */
+  /** Stop reading the socket until every pauseRead has its resumeRead. */
+  pauseRead(): void {
+    if (this.pauses++ === 0) this.socket.pause();
+  }
+
+  resumeRead(): void {
+    if (--this.pauses === 0) this.socket.resume();
+  }
+
+  /**
+   * The first exchange's response is completely handed to the socket: the next one may write.
+   * `close`: that response ended the connection (Connection: close), so nothing after it is
+   * served.
+   */
+  responseDone(x: LiveExchange, close: boolean): void {
+    this.unlink(x);
+    const socket = this.socket;
+    if (socket.writableLength === 0) {
+      x.retire();
+    } else {
+      // Counted in flight until the bytes are out, so a drain does not close under them.
+      this.flushing.push(x);
+      socket.write(EMPTY, this.onFlushed);
+    }
+    if (close) {
+      this.closing = true;
+      this.killAll('connection closed after the previous response', true);
+      destroyWhenFlushed(socket);
+      return;
+    }
+    const next = this.first;
+    if (next !== null) {
+      next.promote();
+      return;
+    }
+    this.afterFinish();
+  }
+
+  private readonly onFlushed = (): void => {
+    const x = this.flushing.shift();
+    if (x !== undefined) x.retire();
+  };
+
+  /** Nothing is in flight any more: send a deferred error, start a deferred upgrade, close a
+   *  connection that must not be reused, or start counting idle time. */
   afterFinish(): void {
     if (this.first !== null) return;
     const socket = this.socket;
@@ -110,8 +236,10 @@ export class Conn {
       this.pendingUpgrade = null;
       this.pendingUpgradeHead = null;
       startUpgrade(this, req, head);
-    } else if (this.errored || this.listener.draining) {
+    } else if (this.errored || this.closing || this.listener.draining) {
       destroyWhenFlushed(socket);
+    } else {
+      this.idleSince = this.listener.now;
     }
   }
 
@@ -121,11 +249,35 @@ export class Conn {
     while (x !== null) {
       const next = x.next;
       x.kill(reason);
-      if (retire) x.retire();
+      if (retire) {
+        this.unlink(x);
+        x.retire();
+      }
       x = next;
     }
   }
+
+  /** The socket closed: responses still waiting for their bytes to flush never will. */
+  dropFlushing(): void {
+    for (const f of this.flushing) f.retire();
+    this.flushing.length = 0;
+  }
+
+  /** The request head did not complete in time (frontend.ts answers it like a parse error). */
+  headersTimedOut(): void {
+    this.headStart = 0;
+    this.onTimeout(this);
+  }
+
+  /** Set by frontend.ts: what a headers timeout does. */
+  onTimeout: (conn: Conn) => void = noop;
 }
+
+const EMPTY = Buffer.alloc(0);
+/** Requests read ahead on one connection before we stop reading it (pipelining depth). */
+const PIPELINE_MAX = 32;
+
+function noop(): void {}
 
 /** A complete error response written straight to the socket, then close after the flush. */
 export function writeErrorAndClose(socket: net.Socket, spec: ErrorSpec): void {

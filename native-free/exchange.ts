@@ -1,11 +1,12 @@
-// Downstream over a node:http (req, res) pair: what the proxy does to one exchange, mapped onto
-// ServerResponse so node keeps pipelined responses in order and handles keep-alive.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// Downstream over one request of a native-free connection: the response is framed here (status
+// line, fields, Content-Length or chunked, Connection) and written to the socket in request
+// order (RFC 9112 §9.3.2: a pipelined response waits, queued, until the ones before it are out).
 import type { ErrorSpec } from '../src/errors';
 import { ERR, errorBody } from '../src/errors';
 import type { Downstream } from '../src/http/downstream';
 import type { Conn, LiveExchange } from './connection';
-import { rawHead, reasonFor } from './raw-response';
+import type { ParsedRequest } from './parser';
+import { hasLineBreak, httpDate, rawHead, reasonFor } from './raw-response';
 
 const OPEN = 0;
 /** end/respond/abort was called. */
@@ -17,49 +18,56 @@ const BODY_IDLE = 0;
 const BODY_READING = 1;
 const BODY_DONE = 2;
 
+/** Bytes held for a pipelined response or an unread request body before we push back (the
+ *  socket's own highWaterMark, 16 KiB). */
+const HIGH_WATER = 16 * 1024;
+
 const EMPTY = Buffer.alloc(0);
 const TEXT_PLAIN: readonly string[] = Object.freeze(['Content-Type', 'text/plain']);
-
-export const kExchange = Symbol('gatemesh.exchange');
-
-type Req = IncomingMessage & { [kExchange]?: NativeExchange };
-type Res = ServerResponse & {
-  [kExchange]?: NativeExchange;
-  /** OutgoingMessage#_writeRaw: queues behind earlier pipelined responses like writeContinue. */
-  _writeRaw?: (data: string, encoding: BufferEncoding) => boolean;
-};
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 
 /** One request/response exchange of the native-free front end. */
 export class NativeExchange implements Downstream, LiveExchange {
   prev: LiveExchange | null = null;
   next: LiveExchange | null = null;
+  finished = false;
   private state = OPEN;
   private headSent = false;
   private noBody = false;
+  private chunked = false;
+  /** This response ends the connection (it says `Connection: close` or is close-delimited). */
+  private closeAfter = false;
   private retired = false;
+  /** The head, framed but not yet written: it leaves with the first body bytes (one write). */
+  private headText: string | null = null;
+  /** Output held while an earlier response on the connection is still being written. */
+  private held: (Buffer | string)[] | null = null;
+  private heldBytes = 0;
   private bodyState = BODY_IDLE;
-  /** `owned`: true, node:http never reuses a chunk it emitted (see Exchange.writeBody). */
+  /** The parser saw the end of the request. */
+  private bodyComplete = false;
+  /** Body chunks that arrived before readBody or while paused. */
+  private bodyQueue: Buffer[] | null = null;
+  private bodyQueued = 0;
+  private bodyPaused = false;
+  /** We paused the socket for this body. */
+  private socketPaused = false;
   private onChunk: ((chunk: Buffer, last: boolean, owned: boolean) => void) | null = null;
   private onBodyError: ((reason: string) => void) | null = null;
   /** Why the body failed, kept for a readBody() that comes after the failure. */
   private bodyError: string | null = null;
   private drainCb: (() => void) | null = null;
-  private drainListening = false;
   private abortCb: (() => void) | null = null;
   private abortFired = false;
+  private readonly isHead: boolean;
 
   constructor(
     readonly conn: Conn,
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly req: ParsedRequest,
     /** The request has a body (Content-Length > 0 or Transfer-Encoding, RFC 9112 §6.3). */
     readonly hasBody: boolean,
   ) {
-    (req as Req)[kExchange] = this;
-    (res as Res)[kExchange] = this;
-    res.on('finish', onResFinish);
-    // A write after the socket died must not become an unhandled 'error' event.
-    res.on('error', ignore);
+    this.isHead = req.method === 'HEAD';
     conn.link(this);
     conn.listener.inflight++;
   }
@@ -79,107 +87,177 @@ export class NativeExchange implements Downstream, LiveExchange {
       if (this.bodyError !== null) process.nextTick(deliverBodyError, this);
       return;
     }
-    const req = this.req;
-    if (!this.hasBody || (req.complete && req.readableLength === 0)) {
-      // Nothing to read: say so on the next tick (callbacks never run inside readBody).
-      process.nextTick(deliverEmptyBody, this);
-      return;
-    }
-    req.on('data', onReqData);
-    req.on('end', onReqEnd);
+    // Callbacks never run inside readBody: what is already here is delivered on the next tick.
+    if (!this.hasBody || this.bodyQueue !== null || this.bodyComplete) process.nextTick(flushBody, this);
   }
 
   pauseBody(): void {
-    // Before readBody this keeps the stream paused when the 'data' listener is added.
-    if (this.bodyState !== BODY_DONE) this.req.pause();
+    if (this.bodyState === BODY_DONE || this.bodyPaused) return;
+    this.bodyPaused = true;
+    if (!this.bodyComplete && this.hasBody) this.pauseSocket();
   }
 
   resumeBody(): void {
-    // Resuming before readBody would flow the body into no listener.
-    if (this.bodyState === BODY_READING) this.req.resume();
+    if (!this.bodyPaused) return;
+    this.bodyPaused = false;
+    // Resuming before readBody would flow the body into no listener: it stays queued.
+    if (this.bodyState === BODY_READING && (this.bodyQueue !== null || this.bodyComplete)) process.nextTick(flushBody, this);
+    else this.resumeSocket();
+  }
+
+  /** From the parser: a chunk of this request's body (a copy node made for us: owned). */
+  deliverChunk(chunk: Buffer): void {
+    if (this.state !== OPEN) return;
+    if (this.bodyState === BODY_READING && !this.bodyPaused && this.bodyQueue === null) {
+      this.onChunk!(chunk, false, true);
+      return;
+    }
+    if (this.bodyQueue === null) this.bodyQueue = [];
+    this.bodyQueue.push(chunk);
+    this.bodyQueued += chunk.length;
+    if (this.bodyQueued > HIGH_WATER) this.pauseSocket();
+  }
+
+  /** From the parser: the request is complete. */
+  deliverEnd(): void {
+    this.bodyComplete = true;
+    if (this.bodyState !== BODY_READING || this.bodyPaused || this.bodyQueue !== null) return;
+    this.bodyState = BODY_DONE;
+    if (this.state === OPEN) this.onChunk!(EMPTY, true, true);
+  }
+
+  /** Deliver what was queued, while the reader is not paused; then the end, if seen. */
+  flushBody(): void {
+    if (this.bodyState !== BODY_READING || this.state !== OPEN) return;
+    const q = this.bodyQueue;
+    if (q !== null) {
+      while (q.length > 0) {
+        if (this.bodyPaused || this.state !== OPEN) return;
+        const chunk = q.shift()!;
+        this.bodyQueued -= chunk.length;
+        this.onChunk!(chunk, false, true);
+      }
+      this.bodyQueue = null;
+    }
+    if (this.bodyPaused || this.bodyState !== BODY_READING) return;
+    if (this.bodyComplete || !this.hasBody) {
+      this.bodyState = BODY_DONE;
+      this.onChunk!(EMPTY, true, true);
+    } else {
+      this.resumeSocket();
+    }
+  }
+
+  private pauseSocket(): void {
+    if (this.socketPaused) return;
+    this.socketPaused = true;
+    this.conn.pauseRead();
+  }
+
+  private resumeSocket(): void {
+    if (!this.socketPaused) return;
+    this.socketPaused = false;
+    this.conn.resumeRead();
   }
 
   // ---- response ----------------------------------------------------------------------------
 
+  /** 100 Continue for `Expect: 100-continue` (RFC 9110 §10.1.1), in order with earlier responses. */
+  writeContinue(): void {
+    this.out(CONTINUE);
+  }
+
   writeInterim(status: number, reason: string, headers: string[]): void {
-    // No 1xx to an HTTP/1.0 client (RFC 9110 §15.2); 100 is ours (checkContinue), 101 is accept().
-    if (this.state !== OPEN || this.headSent || this.req.httpVersionMinor === 0) return;
+    // No 1xx to an HTTP/1.0 client (RFC 9110 §15.2); 100 is ours (writeContinue), 101 is accept().
+    if (this.state !== OPEN || this.headSent || this.req.versionMinor === 0) return;
     if (status < 102 || status > 199) return;
-    const res = this.res as Res;
-    // res.writeEarlyHints() takes an object (repeated Link lines would be joined) and rejects
-    // Link values its pattern does not know, so the head is written the way writeContinue()
-    // writes its own; writeEarlyHints is the fallback should _writeRaw ever go away.
-    if (typeof res._writeRaw === 'function') {
-      res._writeRaw(rawHead(status, reason, headers, '') + '\r\n', 'latin1');
-    } else if (status === 103) {
-      const links: string[] = [];
-      for (let i = 0; i + 1 < headers.length; i += 2) {
-        if (headers[i].toLowerCase() === 'link') links.push(headers[i + 1]);
-      }
-      try {
-        if (links.length > 0) res.writeEarlyHints({ link: links });
-      } catch {
-        // hints are optional (RFC 8297 §2)
-      }
-    }
+    this.out(rawHead(status, reason, headers, '') + '\r\n');
   }
 
   writeHead(status: number, reason: string, headers: string[], bodyLength: number, noBody: boolean): void {
     if (this.state !== OPEN || this.headSent) return;
     this.headSent = true;
-    this.noBody = noBody;
-    const res = this.res;
-    this.prepareConnection();
+    // RFC 9110 §9.3.2: a HEAD response has no body whatever the caller says.
+    const bodyless = noBody || this.isHead || status === 204 || status === 304 || status < 200;
+    this.noBody = bodyless;
     // RFC 9110 §8.6: no Content-Length on 1xx/204; on HEAD and 304 it reports the length.
     const withLength = bodyLength >= 0 && status !== 204 && status >= 200;
-    // Append Content-Length to the caller's list for the call and take it off again, instead
-    // of copying the list per response (a frozen list is copied).
-    const n = headers.length;
-    const list = withLength && !Object.isExtensible(headers) ? headers.slice() : headers;
-    if (withLength) list.push('Content-Length', '' + bodyLength);
-    try {
-      res.writeHead(status, reasonFor(status, reason), list);
-    } catch {
-      // node refused a name or value (ERR_INVALID_CHAR / ERR_INVALID_HTTP_TOKEN): relaying that
-      // head would split or corrupt the response, so answer as for any invalid upstream head.
-      this.state = ENDED;
-      this.writeError(ERR.UPSTREAM_BAD_RESPONSE);
-    } finally {
-      if (list === headers) headers.length = n;
+    let framing = '';
+    let keepAlive = this.keepAlive();
+    if (withLength) {
+      framing = 'Content-Length: ' + bodyLength + '\r\n';
+    } else if (!bodyless) {
+      // Unknown length: chunked for HTTP/1.1 (RFC 9112 §7.1); an HTTP/1.0 client never gets
+      // chunked, its body ends when the connection closes (RFC 9112 §6.3 item 8).
+      if (this.req.versionMinor === 1) {
+        this.chunked = true;
+        framing = 'Transfer-Encoding: chunked\r\n';
+      } else {
+        keepAlive = false;
+      }
     }
+    const fields = this.frame(status, reason, headers);
+    if (fields === null) {
+      // Relaying that head would split the response: answer as for any invalid upstream head.
+      this.state = ENDED;
+      this.chunked = false;
+      this.writeComplete(ERR.UPSTREAM_BAD_RESPONSE.status, TEXT_PLAIN as string[], errorBody(ERR.UPSTREAM_BAD_RESPONSE), true);
+      return;
+    }
+    this.closeAfter = !keepAlive;
+    this.headText = fields + framing + this.connectionField(keepAlive) + '\r\n';
+    // A body is coming, perhaps not in this tick (a streamed response): the head must not wait
+    // for it. Usually the body follows at once and the head leaves with it (flushHead is a no-op).
+    if (!bodyless && bodyLength !== 0) process.nextTick(flushHead, this);
   }
 
   writeBody(chunk: Buffer): boolean {
     if (this.state !== OPEN || !this.headSent || this.noBody || chunk.length === 0) return true;
-    // node keeps a reference to what it could not send yet; the seam lets the caller reuse
-    // `chunk` once we return, so node gets its own copy.
-    return this.res.write(Buffer.from(chunk));
+    const head = this.headText;
+    this.headText = null;
+    let buf: Buffer;
+    // One buffer per write (head, chunk framing and bytes together), never a reference to
+    // `chunk`: the caller may reuse it once we return.
+    if (this.chunked) {
+      const prefix = (head ?? '') + chunk.length.toString(16) + '\r\n';
+      buf = Buffer.allocUnsafe(prefix.length + chunk.length + 2);
+      buf.write(prefix, 0, 'latin1');
+      chunk.copy(buf, prefix.length);
+      buf[buf.length - 2] = 0x0d;
+      buf[buf.length - 1] = 0x0a;
+    } else if (head !== null) {
+      buf = Buffer.allocUnsafe(head.length + chunk.length);
+      buf.write(head, 0, 'latin1');
+      chunk.copy(buf, head.length);
+    } else {
+      buf = Buffer.from(chunk);
+    }
+    return this.out(buf);
   }
 
   onDrain(cb: () => void): void {
     if (this.state !== OPEN) return;
     this.drainCb = cb;
-    if (!this.drainListening) {
-      this.drainListening = true;
-      this.res.on('drain', onResDrain);
-    }
   }
 
   end(trailers: string[] | null): void {
     if (this.state !== OPEN) return;
+    if (!this.headSent) this.writeHead(200, '', [], 0, false);
     this.state = ENDED;
-    const res = this.res;
-    // Trailers only exist in a chunked body (RFC 9112 §7.1.2); elsewhere they are dropped.
-    if (trailers !== null && trailers.length >= 2 && res.chunkedEncoding) {
-      const pairs: [string, string][] = [];
-      for (let i = 0; i + 1 < trailers.length; i += 2) pairs.push([trailers[i], trailers[i + 1]]);
-      try {
-        res.addTrailers(pairs);
-      } catch {
-        // an invalid trailer field is dropped, the body is still complete
+    let tail = this.headText ?? '';
+    this.headText = null;
+    if (this.chunked) {
+      // Trailers only exist in a chunked body (RFC 9112 §7.1.2); elsewhere they are dropped.
+      tail += '0\r\n';
+      if (trailers !== null) {
+        for (let i = 0; i + 1 < trailers.length; i += 2) {
+          if (!hasLineBreak(trailers[i]) && !hasLineBreak(trailers[i + 1])) tail += trailers[i] + ': ' + trailers[i + 1] + '\r\n';
+        }
       }
+      tail += '\r\n';
     }
-    res.end();
+    if (tail !== '') this.out(tail);
+    this.complete();
   }
 
   respond(status: number, headers: string[], body: string, close: boolean): void {
@@ -211,7 +289,7 @@ export class NativeExchange implements Downstream, LiveExchange {
   kill(reason: string): void {
     if (this.state !== OPEN) return;
     this.state = GONE;
-    if (this.bodyState !== BODY_DONE && this.hasBody && !this.req.complete) {
+    if (this.bodyState !== BODY_DONE && this.hasBody && !this.bodyComplete) {
       this.bodyError = reason;
       if (this.bodyState === BODY_READING) {
         this.bodyState = BODY_DONE;
@@ -225,8 +303,23 @@ export class NativeExchange implements Downstream, LiveExchange {
   retire(): void {
     if (this.retired) return;
     this.retired = true;
-    this.conn.unlink(this);
     this.conn.listener.inflight--;
+  }
+
+  promote(): void {
+    const held = this.held;
+    if (held !== null) {
+      this.held = null;
+      this.heldBytes = 0;
+      const socket = this.conn.socket;
+      for (const data of held) {
+        if (typeof data === 'string') socket.write(data, 'latin1');
+        else socket.write(data);
+      }
+      // A writer told to wait for the held bytes may go on once the socket took them.
+      if (this.drainCb !== null && !socket.writableNeedDrain) process.nextTick(fireDrain, this);
+    }
+    if (this.finished) this.conn.responseDone(this, this.closeAfter);
   }
 
   /**
@@ -244,58 +337,13 @@ export class NativeExchange implements Downstream, LiveExchange {
 
   /** `spec` as a complete response: reason body, Content-Length, Connection: close. */
   writeError(spec: ErrorSpec): void {
+    if (this.finished) return;
     this.writeComplete(spec.status, TEXT_PLAIN as string[], errorBody(spec), true);
   }
 
-  private writeComplete(status: number, headers: string[], body: string, close: boolean): void {
-    this.headSent = true;
-    const res = this.res;
-    if (close) res.shouldKeepAlive = false;
-    this.prepareConnection();
-    const list = headers.slice();
-    if (status !== 204 && status !== 304 && status >= 200) list.push('Content-Length', '' + Buffer.byteLength(body));
-    try {
-      res.writeHead(status, list);
-    } catch {
-      const text = errorBody(ERR.INTERNAL);
-      res.writeHead(ERR.INTERNAL.status, ['Content-Type', 'text/plain', 'Content-Length', '' + text.length]);
-      body = text;
-    }
-    res.end(body, 'utf8'); // dropped by node for HEAD/204/304
-  }
-
-  /** Keep-alive and framing decisions node cannot make for us. */
-  private prepareConnection(): void {
-    const res = this.res;
-    // (A connection whose parser failed stays keep-alive here: its deferred error response
-    // follows this one and says `Connection: close`, see Conn.afterFinish.)
-    if (this.conn.listener.draining) res.shouldKeepAlive = false;
-    // node would chunk for an HTTP/1.0 client that sent `TE: chunked`; never (RFC 9112 §6.1,
-    // §7: chunked is HTTP/1.1). An unknown length is then close-delimited. HTTP/1.0 keep-alive
-    // is node's: only when the client asked and the length is known.
-    if (this.req.httpVersionMinor === 0) res.useChunkedEncodingByDefault = false;
-  }
-
-  deliverEmpty(): void {
-    if (this.state !== OPEN || this.bodyState !== BODY_READING) return;
-    this.bodyState = BODY_DONE;
-    this.onChunk!(EMPTY, true, true);
-  }
-
-  deliverChunk(chunk: Buffer): void {
-    if (this.state === OPEN) this.onChunk!(chunk, false, true);
-  }
-
-  deliverEnd(): void {
-    if (this.bodyState !== BODY_READING) return;
-    this.bodyState = BODY_DONE;
-    if (this.state === OPEN) this.onChunk!(EMPTY, true, true);
-  }
-
-  deliverError(): void {
-    if (this.bodyState !== BODY_READING || this.bodyError === null) return;
-    this.bodyState = BODY_DONE;
-    this.onBodyError!(this.bodyError);
+  /** The body is being read for this exchange and the parser has not seen its end yet. */
+  get bodyPending(): boolean {
+    return this.hasBody && !this.bodyComplete;
   }
 
   deliverDrain(): void {
@@ -303,6 +351,12 @@ export class NativeExchange implements Downstream, LiveExchange {
     if (cb === null || this.state !== OPEN) return;
     this.drainCb = null;
     cb();
+  }
+
+  deliverError(): void {
+    if (this.bodyState !== BODY_READING || this.bodyError === null) return;
+    this.bodyState = BODY_DONE;
+    this.onBodyError!(this.bodyError);
   }
 
   deliverAbort(): void {
@@ -313,26 +367,93 @@ export class NativeExchange implements Downstream, LiveExchange {
     this.abortCb = null;
     cb();
   }
+
+  /** The head still waiting for body bytes goes out on its own. */
+  flushHead(): void {
+    const head = this.headText;
+    if (head === null || this.state === GONE) return;
+    this.headText = null;
+    this.out(head);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  /** Write in request order: straight to the socket when this is the connection's first
+   *  exchange, else held until it is. False: stop until onDrain. */
+  private out(data: Buffer | string): boolean {
+    const conn = this.conn;
+    if (conn.first === this) {
+      const socket = conn.socket;
+      if (socket.destroyed) return true;
+      return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
+    }
+    if (this.held === null) this.held = [];
+    this.held.push(data);
+    this.heldBytes += data.length;
+    return this.heldBytes < HIGH_WATER;
+  }
+
+  /** The response is entirely handed over: let the connection move on. */
+  private complete(): void {
+    this.finished = true;
+    this.resumeSocket();
+    if (this.conn.first === this) this.conn.responseDone(this, this.closeAfter);
+  }
+
+  private keepAlive(): boolean {
+    const conn = this.conn;
+    return this.req.keepAlive && !conn.listener.draining && !conn.closing;
+  }
+
+  /** `Connection: close` when the connection ends after this response (RFC 9112 §9.6), else
+   *  `keep-alive` (what node:http and nginx say; an HTTP/1.0 client needs it, RFC 9112 C.2.2). */
+  private connectionField(keepAlive: boolean): string {
+    return keepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
+  }
+
+  /** Status line and fields, plus Date when the fields have none (RFC 9110 §6.6.1); null when a
+   *  field holds CR or LF (it would split the head: response splitting). */
+  private frame(status: number, reason: string, headers: readonly string[]): string | null {
+    let head = 'HTTP/1.1 ' + status + ' ' + reasonFor(status, hasLineBreak(reason) ? '' : reason) + '\r\n';
+    let date = false;
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i];
+      const value = headers[i + 1];
+      if (hasLineBreak(name) || hasLineBreak(value)) return null;
+      if (!date && name.length === 4 && name.toLowerCase() === 'date') date = true;
+      head += name + ': ' + value + '\r\n';
+    }
+    if (!date) head += 'Date: ' + httpDate() + '\r\n';
+    return head;
+  }
+
+  private writeComplete(status: number, headers: string[], body: string, close: boolean): void {
+    this.headSent = true;
+    const fields = this.frame(status, '', headers);
+    if (fields === null) {
+      // A caller's field with CR/LF is refused, not written (our own error heads have none).
+      this.writeComplete(ERR.INTERNAL.status, TEXT_PLAIN as string[], errorBody(ERR.INTERNAL), close);
+      return;
+    }
+    const bodyless = this.isHead || status === 204 || status === 304 || status < 200;
+    const keepAlive = !close && this.keepAlive();
+    this.closeAfter = !keepAlive;
+    const bytes = bodyless ? EMPTY : Buffer.from(body, 'utf8');
+    const framing = status !== 204 && status !== 304 && status >= 200 ? 'Content-Length: ' + Buffer.byteLength(body) + '\r\n' : '';
+    const head = fields + framing + this.connectionField(keepAlive) + '\r\n';
+    const buf = Buffer.allocUnsafe(head.length + bytes.length);
+    buf.write(head, 0, 'latin1');
+    bytes.copy(buf, head.length);
+    this.out(buf);
+    this.complete();
+  }
 }
 
-// Listeners shared by every exchange: `this` is the emitter, the exchange hangs off it, so no
-// closure is created per request or per chunk.
-function onReqData(this: Req, chunk: Buffer): void {
-  this[kExchange]!.deliverChunk(chunk);
+function flushHead(x: NativeExchange): void {
+  x.flushHead();
 }
-function onReqEnd(this: Req): void {
-  this[kExchange]!.deliverEnd();
-}
-function onResDrain(this: Res): void {
-  this[kExchange]!.deliverDrain();
-}
-function onResFinish(this: Res): void {
-  const x = this[kExchange]!;
-  x.retire();
-  x.conn.afterFinish();
-}
-function deliverEmptyBody(x: NativeExchange): void {
-  x.deliverEmpty();
+function flushBody(x: NativeExchange): void {
+  x.flushBody();
 }
 function deliverBodyError(x: NativeExchange): void {
   x.deliverError();
@@ -340,4 +461,6 @@ function deliverBodyError(x: NativeExchange): void {
 function fireAbort(x: NativeExchange): void {
   x.deliverAbort();
 }
-function ignore(): void {}
+function fireDrain(x: NativeExchange): void {
+  x.deliverDrain();
+}

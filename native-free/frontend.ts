@@ -1,12 +1,11 @@
-// The native-free front end: node:http (llhttp) + node:net turned into IncomingHead +
-// Downstream for src/proxy.ts. It answers only what the proxy cannot see: parse errors, the
-// headers timeout, HTTP versions other than 1.x, Expect, CONNECT. Everything else is the
-// proxy's (the shared validator in src/http/request-head.ts included).
-import http from 'node:http';
-import type net from 'node:net';
+// The native-free front end: node:net sockets parsed by node:http's own parser (llhttp, see
+// parser.ts) and turned into IncomingHead + Downstream for src/proxy.ts. It answers only what
+// the proxy cannot see: parse errors, the headers timeout, HTTP versions other than 1.x, Expect,
+// CONNECT. Everything else is the proxy's (the shared validator in src/http/request-head.ts
+// included).
+import net from 'node:net';
 import type { Settings } from '../src/env';
 import { ERR } from '../src/errors';
-import type { ErrorSpec } from '../src/errors';
 import type {
   BoundListener,
   Frontend,
@@ -16,17 +15,29 @@ import type {
 } from '../src/frontend/types';
 import type { ClientError } from './client-error';
 import { clientErrorSpec, isTransportError } from './client-error';
-import { Conn, kConn, NativeListener, writeErrorAndClose } from './connection';
+import { Conn, NativeListener, writeErrorAndClose } from './connection';
 import { NativeExchange } from './exchange';
 import { createIncomingHead } from './incoming-head';
+import type { HttpParser, ParsedRequest, ParseError } from './parser';
+import {
+  allocParser,
+  freeParser,
+  K_ON_BODY,
+  K_ON_HEADERS,
+  K_ON_HEADERS_COMPLETE,
+  K_ON_MESSAGE_COMPLETE,
+  loadError,
+  METHODS,
+  SKIP_UPGRADE,
+} from './parser';
 import { startUpgrade } from './upgrade';
 
+const kConn = Symbol('gatemesh.conn');
 type Sock = net.Socket & { [kConn]?: Conn };
-type Srv = http.Server & { [kListener]?: NativeListener };
+type Srv = net.Server & { [kListener]?: NativeListener };
+type Parser = HttpParser & { conn: Conn | null };
 
 const kListener = Symbol('gatemesh.listener');
-
-
 
 /**
  * SO_REUSEPORT for `listen()` arrived in Node 22.12 / 23.1 (`reusePort: true`). Without it only
@@ -38,8 +49,8 @@ export const reusePortSupported: boolean = (() => {
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 })();
 
-/** node:http adds this much to keepAliveTimeout before it closes an idle socket (Node ≥ 18). */
-const NODE_KEEP_ALIVE_GRACE_MS = 1000;
+/** node:http's test for `Expect: 100-continue` (lib/_http_server.js continueExpression). */
+const CONTINUE_EXPECTATION = /(?:^|\W)100-continue(?:$|\W)/i;
 
 export const nativeFreeFrontend: Frontend = {
   name: 'native-free',
@@ -54,6 +65,7 @@ export function listen(
   onRequest: RequestHandler,
   onUpgrade: UpgradeHandler,
 ): Promise<BoundListener> {
+  if (loadError !== null) return Promise.reject(new Error(`native-free front end unavailable: ${loadError}`));
   const server = createServer(settings);
   const listener = new NativeListener(server, index, settings, onRequest, onUpgrade);
   (server as Srv)[kListener] = listener;
@@ -77,6 +89,7 @@ export function listen(
       server.on('error', ignoreServerError);
       const address = server.address();
       listener.port = typeof address === 'object' && address !== null ? address.port : spec.port;
+      listener.startSweeper();
       resolve(listener);
     };
     server.once('error', onError);
@@ -87,65 +100,149 @@ export function listen(
   });
 }
 
-function createServer(settings: Settings): http.Server {
-  const server = http.createServer({
-    // llhttp counts the request-target and header fields against one limit: set it above both
-    // of ours so the shared validator answers 414/431 exactly; this is only the backstop.
-    maxHeaderSize: settings.maxHeaderBytes + settings.maxUriBytes + 1024,
-    headersTimeout: settings.headersTimeoutMs,
-    // The proxy times the upstream itself; a long upload must not be cut.
-    requestTimeout: 0,
-    keepAliveTimeout: Math.max(1, settings.idleTimeoutMs - NODE_KEEP_ALIVE_GRACE_MS),
-    // The headers timeout is only checked this often (node's default: every 30 s).
-    connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(settings.headersTimeoutMs / 4))),
-    insecureHTTPParser: false,
-    // The shared validator answers a missing or duplicate Host with our own reason text.
-    requireHostHeader: false,
-    joinDuplicateHeaders: false,
-  });
-  // 0 = every header line reaches rawHeaders (node's default silently drops past 2000); the
-  // total stays bounded by maxHeaderSize.
-  server.maxHeadersCount = 0;
+function createServer(settings: Settings): net.Server {
+  const server = net.createServer({ allowHalfOpen: false });
   if (settings.maxConnections > 0) server.maxConnections = settings.maxConnections;
   server.on('connection', onConnection);
-  server.on('request', onHttpRequest);
-  server.on('checkContinue', onCheckContinue);
-  server.on('checkExpectation', onCheckExpectation);
-  server.on('upgrade', onHttpUpgrade);
-  server.on('connect', onHttpConnect);
-  server.on('clientError', onClientError);
   return server;
 }
 
 function onConnection(this: Srv, socket: Sock): void {
-  socket[kConn] = new Conn(socket, this[kListener]!);
+  const listener = this[kListener]!;
+  socket.setNoDelay(true); // node:http's default too: a response must not wait for Nagle
+  // llhttp counts the request-target and header fields against one limit: set it above both of
+  // ours so the shared validator answers 414/431 exactly; this is only the backstop.
+  const s = listener.settings;
+  const parser = allocParser(socket, s.maxHeaderBytes + s.maxUriBytes + 1024) as Parser;
+  const conn = new Conn(socket, listener, parser);
+  conn.onTimeout = onHeadersTimeout;
+  parser.conn = conn;
+  parser[K_ON_HEADERS] = onParserHeaders;
+  parser[K_ON_HEADERS_COMPLETE] = onParserHeadersComplete;
+  parser[K_ON_BODY] = onParserBody;
+  parser[K_ON_MESSAGE_COMPLETE] = onParserMessageComplete;
+  socket[kConn] = conn;
+  listener.conns.add(conn);
+  socket.on('data', onSocketData);
   socket.on('end', onSocketEnd);
   socket.on('close', onSocketClose);
+  socket.on('drain', onSocketDrain);
+  socket.on('error', ignoreSocketError); // 'close' follows and does the work
 }
 
-/**
- * The client sent FIN. node:http ends our side too (httpAllowHalfOpen is false), so an answer
- * still being prepared could never arrive: treat it as the client going away, as uWS and nginx
- * (499) do.
- */
-function onSocketEnd(this: Sock): void {
-  this[kConn]?.killAll('client closed the connection', false);
+function onSocketData(this: Sock, data: Buffer): void {
+  const conn = this[kConn]!;
+  const parser = conn.parser;
+  // After a parse error or a refused request nothing more is read as HTTP (node:http's failed
+  // parser would only repeat its error).
+  if (parser === null || conn.errored || conn.closing) return;
+  if (conn.headStart === 0 && conn.receiving === null) conn.headStart = Date.now();
+  let ret: number | ParseError;
+  try {
+    ret = parser.execute(data);
+  } catch {
+    // A callback threw (a bug of ours): this connection cannot be trusted any more.
+    this.destroy();
+    return;
+  }
+  if (typeof ret !== 'number') {
+    ret.rawPacket = data;
+    onParseError(conn, ret);
+    return;
+  }
+  const up = conn.upgradeReq;
+  if (up !== null) {
+    conn.upgradeReq = null;
+    beginUpgrade(conn, up, data.subarray(ret));
+  }
 }
 
-function onSocketClose(this: Sock): void {
-  this[kConn]?.killAll('client connection closed', true);
+/** The parser flushes fields early when a head has more than 32 or spans reads. */
+function onParserHeaders(this: Parser, headers: string[], url: string): void {
+  const conn = this.conn!;
+  for (let i = 0; i < headers.length; i++) conn.partHeaders.push(headers[i]);
+  conn.partUrl += url;
 }
 
-function onHttpRequest(this: Srv, req: http.IncomingMessage, res: http.ServerResponse): void {
-  const conn = (req.socket as Sock)[kConn];
-  if (conn === undefined || conn.errored) return; // the connection is closing; node drops res
-  if (req.httpVersionMajor !== 1) {
-    rejectVersion(conn, req, res);
+function onParserHeadersComplete(
+  this: Parser,
+  versionMajor: number,
+  versionMinor: number,
+  headers: string[] | undefined,
+  method: number,
+  url: string | undefined,
+  _statusCode: number,
+  _statusMessage: string,
+  upgrade: boolean,
+  keepAlive: boolean,
+): number {
+  const conn = this.conn!;
+  if (headers === undefined) {
+    headers = conn.partHeaders;
+    conn.partHeaders = [];
+  }
+  if (url === undefined) url = conn.partUrl;
+  conn.partUrl = '';
+  conn.headStart = 0;
+  const req: ParsedRequest = {
+    method: METHODS[method] ?? '',
+    url,
+    versionMajor,
+    versionMinor,
+    rawHeaders: headers,
+    keepAlive: keepAlive === true,
+    upgrade: upgrade === true,
+  };
+  if (req.upgrade) {
+    // The bytes after this head are not HTTP: llhttp stops here, onSocketData hands them over.
+    conn.upgradeReq = req;
+    return SKIP_UPGRADE;
+  }
+  onRequest(conn, req);
+  return 0;
+}
+
+function onParserBody(this: Parser, chunk: Buffer): void {
+  const x = this.conn!.receiving;
+  if (x !== null) x.deliverChunk(chunk);
+}
+
+function onParserMessageComplete(this: Parser): void {
+  const conn = this.conn!;
+  // Fields after a chunked body (request trailers, RFC 9112 §7.1.2) are not forwarded.
+  if (conn.partHeaders.length > 0) conn.partHeaders = [];
+  conn.partUrl = '';
+  const x = conn.receiving;
+  if (x === null) return;
+  conn.receiving = null;
+  x.deliverEnd();
+}
+
+function onRequest(conn: Conn, req: ParsedRequest): void {
+  if (conn.errored || conn.closing) return; // the connection is closing: nothing more is served
+  if (req.versionMajor !== 1) {
+    rejectVersion(conn, req);
     return;
   }
   const listener = conn.listener;
   const head = createIncomingHead(req, conn.remoteAddress);
-  const x = new NativeExchange(conn, req, res, requestHasBody(head.headers));
+  const headers = head.headers;
+  const x = new NativeExchange(conn, req, requestHasBody(headers));
+  conn.receiving = x;
+  if (req.versionMinor === 1) {
+    // Expect (RFC 9110 §10.1.1), HTTP/1.1 only, as node:http: exactly one 100 for
+    // 100-continue, 417 for anything else.
+    const expect = firstValue(headers, 'expect');
+    if (expect !== null) {
+      if (CONTINUE_EXPECTATION.test(expect)) {
+        x.writeContinue();
+      } else {
+        x.kill(ERR.EXPECTATION_FAILED.reason);
+        x.writeError(ERR.EXPECTATION_FAILED);
+        return;
+      }
+    }
+  }
   try {
     listener.onRequest(head, x, listener.index);
   } catch {
@@ -154,78 +251,103 @@ function onHttpRequest(this: Srv, req: http.IncomingMessage, res: http.ServerRes
   }
 }
 
-/** Expect: 100-continue (HTTP/1.1 only, node checks): exactly one 100, then a normal request. */
-function onCheckContinue(this: Srv, req: http.IncomingMessage, res: http.ServerResponse): void {
-  res.writeContinue();
-  onHttpRequest.call(this, req, res);
-}
-
-function onCheckExpectation(this: Srv, req: http.IncomingMessage, res: http.ServerResponse): void {
-  const conn = (req.socket as Sock)[kConn];
-  if (conn === undefined) return;
-  const x = new NativeExchange(conn, req, res, false);
-  x.kill(ERR.EXPECTATION_FAILED.reason);
-  x.writeError(ERR.EXPECTATION_FAILED);
-}
-
 /** HTTP/0.9 ("GET /" without a version) is a bad request line; HTTP/2.0 and up get 505. */
-function rejectVersion(conn: Conn, req: http.IncomingMessage, res: http.ServerResponse): void {
-  const x = new NativeExchange(conn, req, res, false);
-  const spec = req.httpVersionMajor === 0 ? ERR.BAD_REQUEST_LINE : ERR.HTTP_VERSION;
+function rejectVersion(conn: Conn, req: ParsedRequest): void {
+  const x = new NativeExchange(conn, req, false);
+  const spec = req.versionMajor === 0 ? ERR.BAD_REQUEST_LINE : ERR.HTTP_VERSION;
   conn.errored = true; // do not serve what the client pipelined after it
   x.kill(spec.reason);
   x.writeError(spec);
 }
 
-function onHttpUpgrade(this: Srv, req: http.IncomingMessage, socket: Sock, head: Buffer): void {
-  // node removed its own listeners from the socket: without ours an error would be thrown.
-  socket.on('error', ignoreSocketError);
-  const conn = socket[kConn];
-  if (conn === undefined) {
-    socket.destroy();
+/**
+ * An upgrade (or CONNECT) head: the connection stops being HTTP. `rest` is what the client sent
+ * after the head. CONNECT (RFC 9110 §9.3.6) asks for a tunnel to any host: not a reverse
+ * proxy's job, 400. Others go to the proxy once the responses in flight are out.
+ */
+function beginUpgrade(conn: Conn, req: ParsedRequest, rest: Buffer): void {
+  const socket = conn.socket;
+  socket.removeListener('data', onSocketData);
+  // No reading mode until the upgrade's own 'data' listener starts it (what node:http does
+  // before its 'upgrade' event): bytes wait in the socket, none are dropped.
+  (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+  releaseParser(conn);
+  if (req.method === 'CONNECT') {
+    conn.errored = true;
+    if (conn.first !== null) conn.pendingError = ERR.BAD_REQUEST;
+    else writeErrorAndClose(socket, ERR.BAD_REQUEST);
     return;
   }
+  // From here the socket is a tunnel (or about to be answered and closed), not a connection the
+  // listener sweeps or drains as HTTP.
+  conn.listener.conns.delete(conn);
   if (conn.first !== null) {
     // Responses to earlier pipelined requests are still being written on this socket.
     conn.pendingUpgrade = req;
-    conn.pendingUpgradeHead = head;
+    conn.pendingUpgradeHead = rest;
     return;
   }
-  startUpgrade(conn, req, head);
-}
-
-/** CONNECT (RFC 9110 §9.3.6) asks for a tunnel to any host: not a reverse proxy's job. */
-function onHttpConnect(this: Srv, _req: http.IncomingMessage, socket: Sock): void {
-  socket.on('error', ignoreSocketError);
-  const conn = socket[kConn];
-  if (conn !== undefined) conn.errored = true;
-  if (conn !== undefined && conn.first !== null) conn.pendingError = ERR.BAD_REQUEST;
-  else writeErrorAndClose(socket, ERR.BAD_REQUEST);
+  startUpgrade(conn, req, rest);
 }
 
 /**
- * llhttp failed, the headers timeout fired, or the socket broke. A parse error inside a body
- * goes to that exchange (exchange.failBody); one in a new head is answered after the responses
- * still in flight on the connection, then the connection closes. node calls this again for
- * every later read on a failed parser: only the first call counts.
+ * llhttp failed. A parse error inside a body goes to that exchange (exchange.failBody); one in
+ * a new head is answered after the responses still in flight on the connection, then the
+ * connection closes.
  */
-function onClientError(this: Srv, err: ClientError, socket: Sock): void {
-  const conn = socket[kConn];
-  if (conn === undefined || isTransportError(err) || !socket.writable) {
+function onParseError(conn: Conn, err: ClientError): void {
+  const socket = conn.socket;
+  if (isTransportError(err) || !socket.writable) {
     socket.destroy();
     return;
   }
   if (conn.errored) return;
   conn.errored = true;
   const spec = clientErrorSpec(err, conn.listener.settings.maxUriBytes);
-  const last = conn.last as NativeExchange | null;
-  if (last !== null && last.hasBody && !last.req.complete) {
-    last.failBody(spec);
+  const receiving = conn.receiving as NativeExchange | null;
+  if (receiving !== null && receiving.bodyPending) {
+    receiving.failBody(spec);
   } else if (conn.first !== null) {
     conn.pendingError = spec;
   } else {
     writeErrorAndClose(socket, spec);
   }
+}
+
+function onHeadersTimeout(conn: Conn): void {
+  const err: ClientError = new Error('request headers timeout');
+  err.code = 'ERR_HTTP_REQUEST_TIMEOUT';
+  onParseError(conn, err);
+}
+
+/**
+ * The client sent FIN. Our side ends too (allowHalfOpen is false), so an answer still being
+ * prepared could never arrive: treat it as the client going away, as uWS and nginx (499) do.
+ */
+function onSocketEnd(this: Sock): void {
+  this[kConn]?.killAll('client closed the connection', false);
+}
+
+function onSocketClose(this: Sock): void {
+  const conn = this[kConn];
+  if (conn === undefined) return;
+  conn.killAll('client connection closed', true);
+  conn.dropFlushing();
+  conn.listener.conns.delete(conn);
+  releaseParser(conn);
+}
+
+function onSocketDrain(this: Sock): void {
+  const x = this[kConn]?.first as NativeExchange | null | undefined;
+  if (x != null) x.deliverDrain();
+}
+
+function releaseParser(conn: Conn): void {
+  const parser = conn.parser as Parser | null;
+  if (parser === null) return;
+  conn.parser = null;
+  parser.conn = null;
+  freeParser(parser);
 }
 
 /** RFC 9112 §6.3: a request has a body only with Transfer-Encoding or Content-Length > 0. */
@@ -236,6 +358,14 @@ function requestHasBody(headers: readonly string[]): boolean {
     if (name.length === 14 && name === 'content-length' && headers[i + 1] !== '0') return true;
   }
   return false;
+}
+
+/** The first value of a (lower-case) field, or null. */
+function firstValue(headers: readonly string[], name: string): string | null {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].length === name.length && headers[i] === name) return headers[i + 1];
+  }
+  return null;
 }
 
 function ignoreSocketError(): void {}

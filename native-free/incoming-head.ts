@@ -1,8 +1,8 @@
-// Turns a node:http IncomingMessage into the front-end-neutral IncomingHead, faithfully: method
-// and target as received, every header line in order with duplicates (the shared validator needs
-// them to see a second Content-Length or Host).
-import type { IncomingMessage } from 'node:http';
+// Turns a parsed request head (native-free/parser.ts) into the front-end-neutral IncomingHead,
+// faithfully: method and target as received, every header line in order with duplicates (the
+// shared validator needs them to see a second Content-Length or Host).
 import type { IncomingHead } from '../src/http/downstream';
+import type { ParsedRequest } from './parser';
 
 /** `::ffff:1.2.3.4` → `1.2.3.4` (IPv4-mapped IPv6, RFC 4291 §2.5.5.2); anything else as is. */
 export function unwrapAddress(address: string | undefined): string {
@@ -11,15 +11,15 @@ export function unwrapAddress(address: string | undefined): string {
 }
 
 /**
- * Build the head. `req.rawHeaders` is reused as `headers` with its names lower-cased in place
- * (node builds `req.headers` from it lower-casing anyway), so a request costs one small object.
+ * Build the head. `req.rawHeaders` is reused as `headers` with its names lower-cased in place,
+ * so a request costs one small object.
  * `headBytes` is the head's size on the wire counted as if every field were written
  * `name: value\r\n` (llhttp strips the optional whitespace around values before we see them):
  * exact for what clients normally send, a byte or so off per field written otherwise.
  */
-export function createIncomingHead(req: IncomingMessage, remoteAddress: string): IncomingHead {
-  const url = req.url ?? '';
-  const method = req.method ?? '';
+export function createIncomingHead(req: ParsedRequest, remoteAddress: string): IncomingHead {
+  const url = req.url;
+  const method = req.method;
   const raw = req.rawHeaders;
   // "<method> <target> HTTP/1.x\r\n" + "\r\n" at the end of the head.
   let bytes = method.length + url.length + 14;
@@ -33,7 +33,7 @@ export function createIncomingHead(req: IncomingMessage, remoteAddress: string):
     method,
     path: q === -1 ? url : url.slice(0, q),
     query: q === -1 ? '' : url.slice(q + 1),
-    httpMinor: req.httpVersionMinor,
+    httpMinor: req.versionMinor,
     headers: raw,
     remoteAddress,
     scheme: 'http',

@@ -1,13 +1,13 @@
 // Upgrade requests (RFC 9110 §7.8; WebSocket, RFC 6455 §4) on the native-free front end: node
 // hands over the raw socket, so the answer is written by hand. A 101 from the upstream turns
 // the socket into a tunnel; any other answer is a complete response and the socket closes.
-import type { IncomingMessage } from 'node:http';
 import type net from 'node:net';
 import { ERR } from '../src/errors';
 import type { UpgradeDownstream } from '../src/frontend/types';
 import type { Conn, NativeListener } from './connection';
 import { destroyWhenFlushed, writeErrorAndClose } from './connection';
 import { createIncomingHead } from './incoming-head';
+import type { ParsedRequest } from './parser';
 import { hasLineBreak, httpDate, rawHead } from './raw-response';
 
 const OPEN = 0;
@@ -21,17 +21,18 @@ const kUpgrade = Symbol('gatemesh.upgrade');
 type Sock = net.Socket & { [kUpgrade]?: UpgradeExchange };
 
 /** Hand an upgrade request to the proxy (called once no response is in flight on `conn`). */
-export function startUpgrade(conn: Conn, req: IncomingMessage, head: Buffer): void {
+export function startUpgrade(conn: Conn, req: ParsedRequest, head: Buffer): void {
   const socket = conn.socket;
   const listener = conn.listener;
   if (socket.destroyed) return;
-  if (req.httpVersionMajor !== 1) {
-    writeErrorAndClose(socket, req.httpVersionMajor === 0 ? ERR.BAD_REQUEST_LINE : ERR.HTTP_VERSION);
+  if (req.versionMajor !== 1) {
+    writeErrorAndClose(socket, req.versionMajor === 0 ? ERR.BAD_REQUEST_LINE : ERR.HTTP_VERSION);
     return;
   }
+  const incoming = createIncomingHead(req, conn.remoteAddress);
   const x = new UpgradeExchange(listener, socket, req, head);
   try {
-    listener.onUpgrade(createIncomingHead(req, conn.remoteAddress), x, listener.index);
+    listener.onUpgrade(incoming, x, listener.index);
   } catch {
     x.respond(ERR.INTERNAL.status, ['Content-Type', 'text/plain'], ERR.INTERNAL.reason + '\n', true);
   }
@@ -57,7 +58,7 @@ export class UpgradeExchange implements UpgradeDownstream {
   constructor(
     readonly listener: NativeListener,
     readonly socket: net.Socket,
-    readonly req: IncomingMessage,
+    readonly req: ParsedRequest,
     /** Bytes the client sent after the request head (node's third 'upgrade' argument). */
     readonly head: Buffer,
   ) {
@@ -85,7 +86,7 @@ export class UpgradeExchange implements UpgradeDownstream {
   resumeBody(): void {}
 
   writeInterim(status: number, reason: string, headers: string[]): void {
-    if (this.state !== OPEN || this.headSent || this.req.httpVersionMinor === 0) return;
+    if (this.state !== OPEN || this.headSent || this.req.versionMinor === 0) return;
     if (status < 102 || status > 199) return;
     this.socket.write(rawHead(status, reason, headers, '') + '\r\n', 'latin1');
   }
@@ -166,8 +167,9 @@ export class UpgradeExchange implements UpgradeDownstream {
     const socket = this.socket;
     let head = rawHead(101, 'Switching Protocols', headers, 'connection');
     if (!hasField(headers, 'upgrade')) {
-      const asked = this.req.headers.upgrade;
-      if (asked !== undefined && !hasLineBreak(asked)) head += 'Upgrade: ' + asked + '\r\n';
+      // createIncomingHead lower-cased the names in place.
+      const asked = firstValue(this.req.rawHeaders, 'upgrade');
+      if (asked !== null && !hasLineBreak(asked)) head += 'Upgrade: ' + asked + '\r\n';
     }
     socket.write(head + 'Connection: Upgrade\r\n\r\n', 'latin1');
     if (rest.length > 0) socket.write(Buffer.from(rest));
@@ -246,6 +248,11 @@ function hasField(headers: readonly string[], lowerName: string): boolean {
     if (name.length === lowerName.length && name.toLowerCase() === lowerName) return true;
   }
   return false;
+}
+
+function firstValue(headers: readonly string[], name: string): string | null {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return null;
 }
 
 function onClientClose(this: Sock): void {

@@ -1,6 +1,7 @@
 // Test helpers for the native-free front end: a server on 127.0.0.1:0 with a stub proxy, raw
 // sockets, and a small HTTP/1.1 response reader (so the wire is checked byte for byte).
 import net from 'node:net';
+import { afterEach } from 'node:test';
 import { readSettings } from '../../src/env';
 import type { Settings } from '../../src/env';
 import type { Downstream, IncomingHead } from '../../src/http/downstream';
@@ -275,3 +276,22 @@ export function delay(ms: number): Promise<void> {
 }
 
 export const GET = (path = '/', extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: a\r\n${extra}\r\n`;
+
+/** A test server per test: `serve` starts it, afterEach closes it (call at module level). */
+export function serverPerTest(): {
+  serve: (handler: RequestHandler, env?: Record<string, string>) => Promise<number>;
+  current: () => TestServer;
+} {
+  let server: TestServer | null = null;
+  afterEach(async () => {
+    if (server !== null) await server.close();
+    server = null;
+  });
+  return {
+    serve: async (handler, env = {}) => {
+      server = await startServer(handler, env);
+      return server.port;
+    },
+    current: () => server!,
+  };
+}

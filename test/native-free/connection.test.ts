@@ -1,0 +1,132 @@
+// What node:http's server used to do for the native-free front end and native-free/connection.ts
+// does now: heads the parser hands over in pieces, the pipelining depth, responses counted in
+// flight until their bytes are out, and the headers timeout of a connection that sends nothing.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, it } from 'node:test';
+import { ERR } from '../../src/errors';
+import type { Downstream, IncomingHead } from '../../src/http/downstream';
+import { Client, delay, GET, header, parseResponses, rawExchange, serverPerTest } from './helpers';
+
+const { serve, current } = serverPerTest();
+
+describe('native-free: connection', () => {
+  it('a head with 40 fields sent in pieces reaches the proxy whole and in order', async () => {
+    const heads: IncomingHead[] = [];
+    const port = await serve((head, ds) => {
+      heads.push(head);
+      ds.respond(200, [], 'ok', false);
+    });
+    let text = 'GET /many?q=1 HTTP/1.1\r\nHost: a\r\n';
+    for (let i = 0; i < 40; i++) text += `X-F${i}: v${i}\r\n`;
+    text += '\r\n';
+    const c = new Client(port);
+    await c.ready();
+    // Split inside the target, inside a name and inside a value: the parser flushes what it has
+    // at the end of each read.
+    for (const cut of [9, 40, 200, 333]) {
+      c.write(text.slice(0, cut));
+      text = text.slice(cut);
+      await delay(20);
+    }
+    c.write(text + GET('/second'));
+    const rs = await c.responses(2);
+    assert.deepEqual(rs.map((r) => r.status), [200, 200]);
+    assert.equal(heads[0].path, '/many');
+    assert.equal(heads[0].query, 'q=1');
+    const expected = ['host', 'a'];
+    for (let i = 0; i < 40; i++) expected.push(`x-f${i}`, `v${i}`);
+    assert.deepEqual(heads[0].headers, expected);
+    // The fields of the first head do not leak into the next one.
+    assert.equal(heads[1].path, '/second');
+    assert.deepEqual(heads[1].headers, ['host', 'a']);
+    c.destroy();
+  });
+
+  it('stops reading a client that pipelines without reading answers, and serves it all once it reads', async () => {
+    const open: Downstream[] = [];
+    let seen = 0;
+    const port = await serve((head, ds) => {
+      seen++;
+      open.push(ds);
+      void head;
+    });
+    const c = new Client(port);
+    await c.ready();
+    // 200 requests of ~1 KiB: more than one read. Reading stops once 32 are unanswered; what
+    // one read already holds is still parsed (as node:http did), so the proxy sees the 32 plus
+    // at most one read's worth (64 KiB), never all 200.
+    let burst = '';
+    for (let i = 0; i < 200; i++) burst += GET(`/${i}`, `X-Pad: ${'p'.repeat(1000)}\r\n`);
+    c.write(burst);
+    await delay(300);
+    assert.ok(seen >= 32 && seen <= 32 + 64, `proxy saw ${seen} requests while none was answered`);
+    // Answer as they come: the rest is read and answered in order.
+    const answer = (): void => {
+      while (open.length > 0) open.shift()!.respond(200, [], 'x', false);
+    };
+    const timer = setInterval(answer, 5);
+    try {
+      const rs = await c.responses(200);
+      assert.equal(rs.length, 200);
+      assert.equal(seen, 200);
+    } finally {
+      clearInterval(timer);
+    }
+    assert.equal(current().listener.inflight, 0);
+    c.destroy();
+  });
+
+  it('counts a response in flight until its bytes have left, not just until it ended', async () => {
+    const body = Buffer.alloc(8 << 20, 0x61);
+    let ended = false;
+    const port = await serve((_head, ds) => {
+      ds.writeHead(200, 'OK', [], body.length, false);
+      ds.writeBody(body);
+      ds.end(null);
+      ended = true;
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.pause(); // read nothing: the 8 MiB cannot all fit in the socket buffers
+    socket.write(GET());
+    for (let i = 0; i < 100 && !ended; i++) await delay(10);
+    assert.ok(ended);
+    await delay(50);
+    assert.equal(current().listener.inflight, 1, 'still in flight while bytes wait in the socket');
+    let got = 0;
+    socket.on('data', (d: Buffer) => (got += d.length));
+    socket.resume();
+    for (let i = 0; i < 300 && got < body.length; i++) await delay(10);
+    assert.ok(got > body.length, `client got ${got} bytes`);
+    const inflight = (): number => current().listener.inflight;
+    for (let i = 0; i < 100 && inflight() !== 0; i++) await delay(10);
+    assert.equal(inflight(), 0);
+    socket.destroy();
+  });
+
+  it('a connection that sends nothing gets 408 after the headers timeout (as node:http)', async () => {
+    const port = await serve((_h, ds) => ds.respond(200, [], 'ok', false), { GATEMESH_HEADERS_TIMEOUT_MS: '200' });
+    const started = Date.now();
+    const { data, closed } = await rawExchange(port, '', 2000);
+    const took = Date.now() - started;
+    const [r] = parseResponses(data, closed);
+    assert.equal(r.status, ERR.HEADERS_TIMEOUT.status);
+    assert.equal(header(r, 'connection'), 'close');
+    assert.ok(closed);
+    assert.ok(took >= 190 && took < 1500, `took ${took} ms`);
+  });
+
+  it('a request on a kept-alive connection is not timed from the previous one', async () => {
+    const port = await serve((_h, ds) => ds.respond(200, [], 'ok', false), { GATEMESH_HEADERS_TIMEOUT_MS: '300' });
+    const c = new Client(port);
+    c.write(GET('/1'));
+    await c.responses(1);
+    c.take();
+    await delay(500); // idle longer than the headers timeout: idle is not a slow head
+    c.write(GET('/2'));
+    const [r] = await c.responses(1);
+    assert.equal(r.status, 200);
+    c.destroy();
+  });
+});
