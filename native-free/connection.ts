@@ -127,6 +127,8 @@ export class Conn {
   /** Exchanges that ended with bytes still queued in the socket, retired once flushed. */
   flushing: LiveExchange[] = [];
   parser: HttpParser | null;
+  /** The socket's libuv handle while the parser consumes it (reads are paused on it). */
+  handle: { reading?: boolean; readStart(): number; readStop(): number } | null = null;
   /** Exchanges linked (requests read and not yet answered in full). */
   live = 0;
   /** Reasons reading is paused (a body the proxy cannot take yet, too many pipelined requests). */
@@ -178,13 +180,29 @@ export class Conn {
     }
   }
 
-  /** Stop reading the socket until every pauseRead has its resumeRead. */
+  /** Stop reading the socket until every pauseRead has its resumeRead. A consumed handle is
+   *  stopped itself (net.Socket's pause does not reach it), keeping net's `reading` flag true
+   *  to what the handle does, as node:http's onSocketPause/onSocketResume do. */
   pauseRead(): void {
-    if (this.pauses++ === 0) this.socket.pause();
+    if (this.pauses++ !== 0) return;
+    const h = this.handle;
+    if (h === null) {
+      this.socket.pause();
+    } else if (h.reading === true && !this.socket.destroyed) {
+      h.reading = false;
+      h.readStop();
+    }
   }
 
   resumeRead(): void {
-    if (--this.pauses === 0) this.socket.resume();
+    if (--this.pauses !== 0) return;
+    const h = this.handle;
+    if (h === null) {
+      this.socket.resume();
+    } else if (h.reading !== true && !this.socket.destroyed) {
+      h.reading = true;
+      h.readStart();
+    }
   }
 
   /**

@@ -23,6 +23,7 @@ import {
   allocParser,
   freeParser,
   K_ON_BODY,
+  K_ON_EXECUTE,
   K_ON_HEADERS,
   K_ON_HEADERS_COMPLETE,
   K_ON_MESSAGE_COMPLETE,
@@ -38,6 +39,22 @@ type Srv = net.Server & { [kListener]?: NativeListener };
 type Parser = HttpParser & { conn: Conn | null };
 
 const kListener = Symbol('gatemesh.listener');
+
+/** A libuv stream handle the parser can read from directly (net's TCPWrap). */
+interface StreamHandle {
+  isStreamBase?: boolean;
+  reading?: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
+/** Whether new connections hand their handle to the parser (tests run the 'data' path too). */
+let consumeHandles = true;
+/** @internal for tests: false = feed the parser from 'data' events (the path for handles the
+ *  parser cannot consume). */
+export function setConsumeHandles(on: boolean): void {
+  consumeHandles = on;
+}
 
 /**
  * SO_REUSEPORT for `listen()` arrived in Node 22.12 / 23.1 (`reusePort: true`). Without it only
@@ -123,20 +140,32 @@ function onConnection(this: Srv, socket: Sock): void {
   parser[K_ON_MESSAGE_COMPLETE] = onParserMessageComplete;
   socket[kConn] = conn;
   listener.conns.add(conn);
-  socket.on('data', onSocketData);
+  const handle = (socket as unknown as { _handle: StreamHandle | null })._handle;
+  if (consumeHandles && handle !== null && handle.isStreamBase === true) {
+    parser[K_ON_EXECUTE] = onParserExecute;
+    parser.consume(handle);
+    conn.handle = handle;
+  } else {
+    parser[K_ON_EXECUTE] = undefined;
+    socket.on('data', onSocketData);
+  }
   socket.on('end', onSocketEnd);
   socket.on('close', onSocketClose);
   socket.on('drain', onSocketDrain);
   socket.on('error', ignoreSocketError); // 'close' follows and does the work
 }
 
+/** A read went through the parser that consumes the handle: `ret` as execute() returns it. */
+function onParserExecute(this: Parser, ret: number | ParseError): void {
+  const conn = this.conn;
+  if (conn !== null) afterExecute(conn, this, ret, null);
+}
+
+/** The parser is fed from 'data' events (a handle it cannot consume). */
 function onSocketData(this: Sock, data: Buffer): void {
   const conn = this[kConn]!;
   const parser = conn.parser;
-  // After a parse error or a refused request nothing more is read as HTTP (node:http's failed
-  // parser would only repeat its error).
-  if (parser === null || conn.errored || conn.closing) return;
-  if (conn.headStart === 0 && conn.receiving === null) conn.headStart = Date.now();
+  if (parser === null) return;
   let ret: number | ParseError;
   try {
     ret = parser.execute(data);
@@ -145,16 +174,28 @@ function onSocketData(this: Sock, data: Buffer): void {
     this.destroy();
     return;
   }
+  afterExecute(conn, parser, ret, data);
+}
+
+/** After each read: a parse error, an upgrade head, or the headers clock of a head in progress.
+ *  `data`: the read, when we have it (else the parser copies it out on demand). */
+function afterExecute(conn: Conn, parser: HttpParser, ret: number | ParseError, data: Buffer | null): void {
+  // After a parse error or a refused request nothing more is read as HTTP (a failed parser only
+  // repeats its error; after `Connection: close` llhttp refuses more data).
+  if (conn.errored || conn.closing) return;
   if (typeof ret !== 'number') {
-    ret.rawPacket = data;
+    ret.rawPacket = data ?? parser.getCurrentBuffer();
     onParseError(conn, ret);
     return;
   }
   const up = conn.upgradeReq;
   if (up !== null) {
     conn.upgradeReq = null;
-    beginUpgrade(conn, up, data.subarray(ret));
+    beginUpgrade(conn, up, (data ?? parser.getCurrentBuffer()).subarray(ret));
+    return;
   }
+  // A head begun in this read and not complete: its headers timeout starts now.
+  if (conn.headStart === 0 && !parser.headersCompleted()) conn.headStart = Date.now();
 }
 
 /** The parser flushes fields early when a head has more than 32 or spans reads. */
@@ -194,17 +235,30 @@ function onParserHeadersComplete(
     upgrade: upgrade === true,
   };
   if (req.upgrade) {
-    // The bytes after this head are not HTTP: llhttp stops here, onSocketData hands them over.
+    // The bytes after this head are not HTTP: llhttp stops here, afterExecute hands them over.
     conn.upgradeReq = req;
     return SKIP_UPGRADE;
   }
-  onRequest(conn, req);
+  try {
+    onRequest(conn, req);
+  } catch {
+    conn.socket.destroy();
+  }
   return 0;
 }
 
+// The parser callbacks run inside a libuv read with no JS caller of ours to catch for them: an
+// exception (a bug of ours, or of the proxy's body callback) would be uncaught, so each one
+// fails only its connection.
+
 function onParserBody(this: Parser, chunk: Buffer): void {
-  const x = this.conn!.receiving;
-  if (x !== null) x.deliverChunk(chunk);
+  const conn = this.conn!;
+  const x = conn.receiving;
+  try {
+    if (x !== null) x.deliverChunk(chunk);
+  } catch {
+    conn.socket.destroy();
+  }
 }
 
 function onParserMessageComplete(this: Parser): void {
@@ -215,7 +269,11 @@ function onParserMessageComplete(this: Parser): void {
   const x = conn.receiving;
   if (x === null) return;
   conn.receiving = null;
-  x.deliverEnd();
+  try {
+    x.deliverEnd();
+  } catch {
+    conn.socket.destroy();
+  }
 }
 
 function onRequest(conn: Conn, req: ParsedRequest): void {
@@ -342,11 +400,23 @@ function onSocketDrain(this: Sock): void {
   if (x != null) x.deliverDrain();
 }
 
+/** The connection stops speaking HTTP (closed or upgraded): the parser lets go of the handle,
+ *  which reads for net.Socket again, and goes back to the pool. */
 function releaseParser(conn: Conn): void {
   const parser = conn.parser as Parser | null;
   if (parser === null) return;
   conn.parser = null;
   parser.conn = null;
+  const handle = conn.handle;
+  if (handle !== null) {
+    conn.handle = null;
+    parser.unconsume();
+    // An upgraded socket must read on for its tunnel, even if we had paused it.
+    if (!conn.socket.destroyed && handle.reading !== true) {
+      handle.reading = true;
+      handle.readStart();
+    }
+  }
   freeParser(parser);
 }
 

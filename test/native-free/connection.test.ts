@@ -3,14 +3,20 @@
 // flight until their bytes are out, and the headers timeout of a connection that sends nothing.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { setConsumeHandles } from '../../native-free/frontend';
 import { ERR } from '../../src/errors';
 import type { Downstream, IncomingHead } from '../../src/http/downstream';
 import { Client, delay, GET, header, parseResponses, rawExchange, serverPerTest } from './helpers';
 
 const { serve, current } = serverPerTest();
 
-describe('native-free: connection', () => {
+// Both ways the parser gets the bytes: consuming the socket's handle (the default) and from
+// 'data' events (handles it cannot consume).
+for (const consume of [true, false]) describe(`native-free: connection (${consume ? 'consumed handle' : "'data' events"})`, () => {
+  before(() => setConsumeHandles(consume));
+  after(() => setConsumeHandles(true));
+
   it('a head with 40 fields sent in pieces reaches the proxy whole and in order', async () => {
     const heads: IncomingHead[] = [];
     const port = await serve((head, ds) => {
