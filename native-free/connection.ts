@@ -22,6 +22,8 @@ export interface LiveExchange {
   promote(): void;
   /** Its whole response was handed to the socket. */
   readonly finished: boolean;
+  /** Its response ends the connection (`Connection: close` or close-delimited). */
+  readonly closeAfter: boolean;
   /** Bytes of the request body the parser delivers for it. */
   deliverChunk(chunk: Buffer): void;
   /** The parser saw the end of its request. */
@@ -39,6 +41,8 @@ export class NativeListener implements BoundListener {
   port = 0;
   /** Coarse clock (ms) for idle and header deadlines, advanced by the sweep. */
   now = Date.now();
+  /** `Connection: keep-alive` plus `Keep-Alive: timeout=<idle s>` (when ≥ 1 s), built once. */
+  readonly keepAliveFields: string;
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
@@ -47,7 +51,10 @@ export class NativeListener implements BoundListener {
     readonly settings: Settings,
     readonly onRequest: RequestHandler,
     readonly onUpgrade: UpgradeHandler,
-  ) {}
+  ) {
+    const seconds = Math.floor(settings.idleTimeoutMs / 1000);
+    this.keepAliveFields = 'Connection: keep-alive\r\n' + (seconds >= 1 ? `Keep-Alive: timeout=${seconds}\r\n` : '');
+  }
 
   /**
    * One timer per listener checks every connection's deadlines, as node:http's
@@ -70,7 +77,10 @@ export class NativeListener implements BoundListener {
       if (conn.headStart !== 0) {
         if (now - conn.headStart > headersTimeoutMs) conn.headersTimedOut();
       } else if (conn.idleSince !== 0 && now - conn.idleSince > idleTimeoutMs) {
-        conn.socket.destroy();
+        // Idle counts from when the last response's bytes are out (node:http starts its
+        // keep-alive timer on 'finish'): a slow reader still taking a response is not idle.
+        if (conn.flushing.length !== 0 || conn.socket.writableLength !== 0) conn.idleSince = now;
+        else conn.socket.destroy();
       }
     }
   }
@@ -79,9 +89,9 @@ export class NativeListener implements BoundListener {
     if (this.draining) return;
     this.draining = true;
     this.server.close();
-    // Idle keep-alive connections close now; busy ones answer with `Connection: close`
-    // (exchange.ts checks `draining`) and close once their last response is out.
-    for (const conn of this.conns) if (conn.first === null && conn.headStart === 0) conn.socket.destroy();
+    // Idle keep-alive connections close now, once what they still have to send is out; busy ones
+    // answer with `Connection: close` (exchange.ts checks `draining`) and close after it.
+    for (const conn of this.conns) if (conn.first === null && conn.headStart === 0) destroyWhenFlushed(conn.socket);
   }
 
   closeAll(): void {
@@ -184,6 +194,9 @@ export class Conn {
    *  stopped itself (net.Socket's pause does not reach it), keeping net's `reading` flag true
    *  to what the handle does, as node:http's onSocketPause/onSocketResume do. */
   pauseRead(): void {
+    // Once the connection stopped being HTTP (upgrade, close) reading is not ours to manage:
+    // a socket.resume() there would flow bytes to no listener.
+    if (this.parser === null) return;
     if (this.pauses++ !== 0) return;
     const h = this.handle;
     if (h === null) {
@@ -195,6 +208,7 @@ export class Conn {
   }
 
   resumeRead(): void {
+    if (this.parser === null) return;
     if (--this.pauses !== 0) return;
     const h = this.handle;
     if (h === null) {
@@ -206,32 +220,40 @@ export class Conn {
   }
 
   /**
-   * The first exchange's response is completely handed to the socket: the next one may write.
-   * `close`: that response ended the connection (Connection: close), so nothing after it is
-   * served.
+   * The first exchange's response is completely handed to the socket: the next one may write,
+   * and if it already ended too, the one after it, and so on (a loop: thousands of pipelined
+   * responses can be waiting). A response that ends the connection (Connection: close) ends
+   * the list: nothing after it is served.
    */
-  responseDone(x: LiveExchange, close: boolean): void {
-    this.unlink(x);
+  responseDone(x: LiveExchange): void {
+    let done = x;
+    for (;;) {
+      this.unlink(done);
+      this.retireWhenFlushed(done);
+      if (done.closeAfter) {
+        this.closing = true;
+        this.killAll('connection closed after the previous response', true);
+        destroyWhenFlushed(this.socket);
+        return;
+      }
+      const next = this.first;
+      if (next === null) break;
+      next.promote();
+      if (!next.finished) return;
+      done = next;
+    }
+    this.afterFinish();
+  }
+
+  /** Counted in flight until its bytes are out, so a drain does not close under them. */
+  private retireWhenFlushed(x: LiveExchange): void {
     const socket = this.socket;
     if (socket.writableLength === 0) {
       x.retire();
     } else {
-      // Counted in flight until the bytes are out, so a drain does not close under them.
       this.flushing.push(x);
       socket.write(EMPTY, this.onFlushed);
     }
-    if (close) {
-      this.closing = true;
-      this.killAll('connection closed after the previous response', true);
-      destroyWhenFlushed(socket);
-      return;
-    }
-    const next = this.first;
-    if (next !== null) {
-      next.promote();
-      return;
-    }
-    this.afterFinish();
   }
 
   private readonly onFlushed = (): void => {

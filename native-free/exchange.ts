@@ -36,7 +36,7 @@ export class NativeExchange implements Downstream, LiveExchange {
   private noBody = false;
   private chunked = false;
   /** This response ends the connection (it says `Connection: close` or is close-delimited). */
-  private closeAfter = false;
+  closeAfter = false;
   private retired = false;
   /** The head, framed but not yet written: it leaves with the first body bytes (one write). */
   private headText: string | null = null;
@@ -319,7 +319,6 @@ export class NativeExchange implements Downstream, LiveExchange {
       // A writer told to wait for the held bytes may go on once the socket took them.
       if (this.drainCb !== null && !socket.writableNeedDrain) process.nextTick(fireDrain, this);
     }
-    if (this.finished) this.conn.responseDone(this, this.closeAfter);
   }
 
   /**
@@ -397,7 +396,7 @@ export class NativeExchange implements Downstream, LiveExchange {
   private complete(): void {
     this.finished = true;
     this.resumeSocket();
-    if (this.conn.first === this) this.conn.responseDone(this, this.closeAfter);
+    if (this.conn.first === this) this.conn.responseDone(this);
   }
 
   private keepAlive(): boolean {
@@ -406,9 +405,11 @@ export class NativeExchange implements Downstream, LiveExchange {
   }
 
   /** `Connection: close` when the connection ends after this response (RFC 9112 §9.6), else
-   *  `keep-alive` (what node:http and nginx say; an HTTP/1.0 client needs it, RFC 9112 C.2.2). */
+   *  `keep-alive` (what node:http and nginx say; an HTTP/1.0 client needs it, RFC 9112 C.2.2)
+   *  with the idle timeout in `Keep-Alive: timeout=` seconds, so that a client stops reusing
+   *  the connection before we close it (node:http sends it too). */
   private connectionField(keepAlive: boolean): string {
-    return keepAlive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
+    return keepAlive ? this.conn.listener.keepAliveFields : 'Connection: close\r\n';
   }
 
   /** Status line and fields, plus Date when the fields have none (RFC 9110 §6.6.1); null when a

@@ -15,7 +15,7 @@ import type {
 } from '../src/frontend/types';
 import type { ClientError } from './client-error';
 import { clientErrorSpec, isTransportError } from './client-error';
-import { Conn, NativeListener, writeErrorAndClose } from './connection';
+import { Conn, destroyWhenFlushed, NativeListener, writeErrorAndClose } from './connection';
 import { NativeExchange } from './exchange';
 import { createIncomingHead } from './incoming-head';
 import type { HttpParser, ParsedRequest, ParseError } from './parser';
@@ -196,6 +196,9 @@ function afterExecute(conn: Conn, parser: HttpParser, ret: number | ParseError, 
   }
   // A head begun in this read and not complete: its headers timeout starts now.
   if (conn.headStart === 0 && !parser.headersCompleted()) conn.headStart = Date.now();
+  // Any read is activity: a body still arriving after its response keeps the connection
+  // (node:http's keep-alive timer is refreshed on every read too).
+  if (conn.idleSince !== 0) conn.idleSince = conn.listener.now;
 }
 
 /** The parser flushes fields early when a head has more than 32 or spans reads. */
@@ -363,8 +366,13 @@ function onParseError(conn: Conn, err: ClientError): void {
   conn.errored = true;
   const spec = clientErrorSpec(err, conn.listener.settings.maxUriBytes);
   const receiving = conn.receiving as NativeExchange | null;
-  if (receiving !== null && receiving.bodyPending) {
+  if (receiving !== null && receiving.bodyPending && !receiving.finished) {
     receiving.failBody(spec);
+  } else if (receiving !== null && receiving.bodyPending) {
+    // The body of a request already answered (an early 401/413 while the upload went on) is
+    // broken: nothing more on this connection can be parsed. It closes once the responses
+    // before it are out (afterFinish sees `errored`), or now when there are none.
+    if (conn.first === null) destroyWhenFlushed(socket);
   } else if (conn.first !== null) {
     conn.pendingError = spec;
   } else {

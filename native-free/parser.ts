@@ -124,13 +124,21 @@ export function allocParser(resource: object, maxHeaderSize: number): HttpParser
   return p;
 }
 
-/** Give a parser back once its connection is gone. Its callbacks are the caller's to reset. */
+/**
+ * Give a parser back once its connection is gone. Its callbacks are the caller's to reset. This
+ * may run inside the parser's own kOnExecute callback (an upgrade), after which the C++ read
+ * handler still uses the parser: closing (deleting) it waits a turn, as node:http's does.
+ */
 export function freeParser(p: HttpParser): void {
   p.remove();
   if (pool.length < POOL_MAX) {
     p.free();
     pool.push(p);
   } else {
-    p.close();
+    setImmediate(closeParser, p);
   }
+}
+
+function closeParser(p: HttpParser): void {
+  p.close();
 }

@@ -135,4 +135,88 @@ for (const consume of [true, false]) describe(`native-free: connection (${consum
     assert.equal(r.status, 200);
     c.destroy();
   });
+
+  it('a broken body after the request was answered closes the connection at once', async () => {
+    const port = await serve((_h, ds) => ds.respond(200, [], 'early', false), { GATEMESH_IDLE_TIMEOUT_MS: '5000' });
+    const c = new Client(port);
+    c.write('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n');
+    const [r] = await c.responses(1);
+    assert.equal(r.status, 200);
+    c.write('zz\r\nbroken\r\n');
+    assert.ok(await c.waitClose(1000), 'closed well before the idle timeout');
+  });
+
+  it('a body still arriving after its response is activity, not idleness', async () => {
+    const port = await serve((_h, ds) => ds.respond(200, [], 'early', false), { GATEMESH_IDLE_TIMEOUT_MS: '400' });
+    const c = new Client(port);
+    c.write('POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n');
+    const [r1] = await c.responses(1);
+    assert.equal(r1.status, 200);
+    c.take();
+    for (let i = 0; i < 10; i++) {
+      await delay(100); // 1 s in all: past the idle timeout, never idle that long
+      c.write('x');
+    }
+    c.write(GET('/next'));
+    const [r2] = await c.responses(1);
+    assert.equal(r2.status, 200);
+    c.destroy();
+  });
+
+  it('a response still flushing to a slow reader is not cut by the idle timeout', async () => {
+    const body = Buffer.alloc(16 << 20, 0x62);
+    const port = await serve((_h, ds) => {
+      ds.writeHead(200, 'OK', [], body.length, false);
+      ds.writeBody(body);
+      ds.end(null);
+    }, { GATEMESH_IDLE_TIMEOUT_MS: '300' });
+    const socket = net.connect(port, '127.0.0.1');
+    let got = 0;
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    socket.on('data', (d: Buffer) => {
+      got += d.length;
+      // Read ~8 MiB/s: the 16 MiB take ~2 s, far past the idle timeout.
+      socket.pause();
+      setTimeout(() => socket.resume(), Math.ceil(d.length / 8192));
+    });
+    socket.write(GET());
+    for (let i = 0; i < 500 && got <= body.length && !closed; i++) await delay(10);
+    assert.ok(got > body.length, `client got ${got} of ${body.length} body bytes (closed: ${closed})`);
+    socket.destroy();
+  });
+
+  it('thousands of pipelined responses released at once all go out, in order', async () => {
+    const held: Downstream[] = [];
+    let first: Downstream | null = null;
+    const port = await serve((head, ds) => {
+      if (head.path === '/first') first = ds;
+      else held.push(ds);
+    });
+    const c = new Client(port);
+    await c.ready();
+    // Minimal requests (18 bytes: the stub proxy wants no Host), one write: one 64 KiB read
+    // holds ~3,600, all parsed before reading stops.
+    const one = 'GET / HTTP/1.1\r\n\r\n';
+    c.write('GET /first HTTP/1.1\r\n\r\n' + one.repeat(5000));
+    await delay(300);
+    const n = held.length;
+    assert.ok(n > 3000, `parsed ${n}`);
+    for (const ds of held) ds.respond(200, [], 'n', false); // all held behind /first
+    first!.respond(200, [], 'f', false); // releases the whole chain in one call
+    const rs = await c.responses(n + 1);
+    assert.equal(rs[0].body.toString(), 'f');
+    assert.ok(rs.slice(1).every((r) => r.body.toString() === 'n'));
+    c.destroy();
+  });
+
+  it('keep-alive responses say Connection: keep-alive and Keep-Alive: timeout=<idle s>', async () => {
+    const port = await serve((_h, ds) => ds.respond(200, [], 'ok', false), { GATEMESH_IDLE_TIMEOUT_MS: '7500' });
+    const c = new Client(port);
+    c.write(GET());
+    const [r] = await c.responses(1);
+    assert.equal(header(r, 'connection'), 'keep-alive');
+    assert.equal(header(r, 'keep-alive'), 'timeout=7');
+    c.destroy();
+  });
 });

@@ -156,6 +156,34 @@ describe('native-free: upgrade', () => {
     c.destroy();
   });
 
+  it('client bytes sent while an upgrade waits behind paused pipelined requests all reach the upstream', async () => {
+    // A slow GET, then a POST whose 20 KB body pauses reading, then the upgrade: reading resumes
+    // (the POST is answered) before the upgrade starts, and the tunnel must still get every byte.
+    server = await startServer(
+      (head, ds) => {
+        if (head.path === '/slow') setTimeout(() => ds.respond(200, [], 'slow', false), 400);
+        else setTimeout(() => ds.readBody((_c, last) => last && ds.respond(200, [], 'post', false), () => {}), 50);
+      },
+      {},
+      async (_head, ds) => ds.accept(['Upgrade', 'echo'], await connectUpstream(), Buffer.alloc(0)),
+    );
+    const c = new Client(server.port);
+    c.write(
+      'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n' +
+        'POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 20000\r\n\r\n' +
+        'b'.repeat(20000) +
+        UPGRADE +
+        'AFTER-HEAD|',
+    );
+    await delay(150);
+    c.write('EARLY|');
+    await delay(500);
+    c.write('LATE');
+    const text = (await c.until((b) => b.includes('LATE'))).toString();
+    assert.match(text, /\r\n\r\nAFTER-HEAD\|EARLY\|LATE$/);
+    c.destroy();
+  });
+
   it('closeAll() destroys open tunnels', async () => {
     const port = await serve(async (_head, ds) => ds.accept(['Upgrade', 'echo'], await connectUpstream(), Buffer.alloc(0)));
     const c = new Client(port);
