@@ -75,7 +75,10 @@ export class NativeListener implements BoundListener {
     const { headersTimeoutMs, idleTimeoutMs } = this.settings;
     for (const conn of this.conns) {
       if (conn.headStart !== 0) {
-        if (now - conn.headStart > headersTimeoutMs) conn.headersTimedOut();
+        // While we do not read (pipelining depth, body back-pressure) the client cannot finish
+        // its head: the clock restarts instead of running against it.
+        if (conn.readPaused) conn.headStart = now;
+        else if (now - conn.headStart > headersTimeoutMs) conn.headersTimedOut();
       } else if (conn.idleSince !== 0 && now - conn.idleSince > idleTimeoutMs) {
         // Idle counts from when the last response's bytes are out (node:http starts its
         // keep-alive timer on 'finish'): a slow reader still taking a response is not idle.
@@ -91,7 +94,11 @@ export class NativeListener implements BoundListener {
     this.server.close();
     // Idle keep-alive connections close now, once what they still have to send is out; busy ones
     // answer with `Connection: close` (exchange.ts checks `draining`) and close after it.
-    for (const conn of this.conns) if (conn.first === null && conn.headStart === 0) destroyWhenFlushed(conn.socket);
+    for (const conn of this.conns) {
+      if (conn.first !== null || conn.headStart !== 0) continue;
+      conn.closing = true; // a request arriving meanwhile is not served (no write after end)
+      destroyWhenFlushed(conn.socket);
+    }
   }
 
   closeAll(): void {
@@ -190,6 +197,11 @@ export class Conn {
     }
   }
 
+  /** We stopped reading (see pauseRead). */
+  get readPaused(): boolean {
+    return this.pauses > 0;
+  }
+
   /** Stop reading the socket until every pauseRead has its resumeRead. A consumed handle is
    *  stopped itself (net.Socket's pause does not reach it), keeping net's `reading` flag true
    *  to what the handle does, as node:http's onSocketPause/onSocketResume do. */
@@ -275,8 +287,11 @@ export class Conn {
       const head = this.pendingUpgradeHead!;
       this.pendingUpgrade = null;
       this.pendingUpgradeHead = null;
+      // Now a tunnel (listener.tunnels), no longer an HTTP connection the listener sweeps.
+      this.listener.conns.delete(this);
       startUpgrade(this, req, head);
     } else if (this.errored || this.closing || this.listener.draining) {
+      this.closing = true;
       destroyWhenFlushed(socket);
     } else {
       this.idleSince = this.listener.now;

@@ -383,7 +383,9 @@ export class NativeExchange implements Downstream, LiveExchange {
     const conn = this.conn;
     if (conn.first === this) {
       const socket = conn.socket;
-      if (socket.destroyed) return true;
+      // After end() (a drain or Connection: close) a write would make node destroy the socket
+      // and drop what it still has to send.
+      if (socket.destroyed || socket.writableEnded) return true;
       return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
     }
     if (this.held === null) this.held = [];

@@ -339,15 +339,16 @@ function beginUpgrade(conn: Conn, req: ParsedRequest, rest: Buffer): void {
     else writeErrorAndClose(socket, ERR.BAD_REQUEST);
     return;
   }
-  // From here the socket is a tunnel (or about to be answered and closed), not a connection the
-  // listener sweeps or drains as HTTP.
-  conn.listener.conns.delete(conn);
   if (conn.first !== null) {
-    // Responses to earlier pipelined requests are still being written on this socket.
+    // Responses to earlier pipelined requests are still being written on this socket; it stays
+    // in listener.conns (closeAll reaches it) until the upgrade starts (Conn.afterFinish).
     conn.pendingUpgrade = req;
     conn.pendingUpgradeHead = rest;
     return;
   }
+  // From here the socket is a tunnel (or about to be answered and closed), not a connection the
+  // listener sweeps or drains as HTTP.
+  conn.listener.conns.delete(conn);
   startUpgrade(conn, req, rest);
 }
 

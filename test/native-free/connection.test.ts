@@ -219,4 +219,67 @@ for (const consume of [true, false]) describe(`native-free: connection (${consum
     assert.equal(header(r, 'keep-alive'), 'timeout=7');
     c.destroy();
   });
+
+  it('a drain does not cut a response still flushing when the client sends another request', async () => {
+    const body = Buffer.alloc(4 << 20, 0x61);
+    const port = await serve((head, ds) => {
+      if (head.path !== '/big') return ds.respond(200, [], 'two', false);
+      ds.writeHead(200, 'OK', [], body.length, false);
+      ds.writeBody(body);
+      ds.end(null);
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    let closed = false;
+    socket.on('data', (d: Buffer) => parts.push(d));
+    socket.on('close', () => (closed = true));
+    socket.pause(); // the 4 MiB wait in the socket buffers
+    socket.write(GET('/big'));
+    await delay(200);
+    current().listener.stopAccepting();
+    socket.write(GET('/two')); // arrives after the drain began: not served, not written after end
+    await delay(100);
+    socket.resume();
+    for (let i = 0; i < 300 && !closed; i++) await delay(10);
+    assert.ok(closed, 'closed once the response was out');
+    const [r] = parseResponses(Buffer.concat(parts), true);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, body.length);
+  });
+
+  it('closeAll closes a connection whose upgrade waits behind an unanswered request', async () => {
+    const port = await serve(() => {}); // never answers
+    const c = new Client(port);
+    c.write(GET('/slow') + 'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    await delay(100);
+    current().listener.stopAccepting();
+    current().listener.closeAll();
+    assert.ok(await c.waitClose(1000));
+    await delay(20);
+    assert.equal(current().listener.inflight, 0);
+  });
+
+  it('the headers timeout does not run while we are the ones not reading', async () => {
+    const open: Downstream[] = [];
+    const port = await serve((_h, ds) => void open.push(ds), { GATEMESH_HEADERS_TIMEOUT_MS: '300' });
+    const c = new Client(port);
+    await c.ready();
+    // 33 requests (reading stops at 32 unanswered) and half of a 34th head, its rest 50 ms later.
+    let burst = '';
+    for (let i = 0; i < 33; i++) burst += GET(`/${i}`);
+    c.write(burst + 'GET /33 HT');
+    await delay(50);
+    c.write('TP/1.1\r\nHost: a\r\n\r\n');
+    await delay(800); // well past the headers timeout, all of it spent waiting on us
+    const answer = setInterval(() => {
+      while (open.length > 0) open.shift()!.respond(200, [], 'x', false);
+    }, 5);
+    try {
+      const rs = await c.responses(34);
+      assert.deepEqual([...new Set(rs.map((r) => r.status))], [200]);
+    } finally {
+      clearInterval(answer);
+    }
+    c.destroy();
+  });
 });
