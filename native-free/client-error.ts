@@ -1,11 +1,13 @@
-// Maps what node:http's 'clientError' reports (llhttp parse errors, the headers timeout, socket
-// errors) onto the error catalogue. Codes and reasons checked against llhttp in Node 20.20 with
+// Maps what the front end's parser reports (llhttp parse errors as execute() returns them, the
+// headers timeout, socket errors; the cases node:http's 'clientError' reported) onto the error
+// catalogue. Codes and reasons checked against llhttp in Node 20.20 with
 // raw sockets (test/native-free/malformed.test.ts); llhttp's codes have moved between versions,
 // so the reason text decides first where it is the more precise signal.
 import type { ErrorSpec } from '../src/errors';
 import { ERR } from '../src/errors';
 
-/** The fields node:http puts on a parse error (`prepareError` in lib/_http_server.js). */
+/** A parse error as llhttp's binding returns it (`code`, `reason`, `bytesParsed`), plus the read it
+ *  failed in (`rawPacket`, as node:http's `prepareError` adds it). */
 export interface ClientError extends Error {
   code?: string;
   reason?: string;

@@ -28,6 +28,8 @@ export interface LiveExchange {
   deliverChunk(chunk: Buffer): void;
   /** The parser saw the end of its request. */
   deliverEnd(): void;
+  /** The socket took what it could not before: writes may go on. */
+  deliverDrain(): void;
 }
 
 /** One bound listener (server) of this thread. */

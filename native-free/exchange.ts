@@ -6,7 +6,7 @@ import { ERR, errorBody } from '../src/errors';
 import type { Downstream } from '../src/http/downstream';
 import type { Conn, LiveExchange } from './connection';
 import type { ParsedRequest } from './parser';
-import { hasLineBreak, httpDate, rawHead, reasonFor } from './raw-response';
+import { finalHead, hasLineBreak, rawHead } from './raw-response';
 
 const OPEN = 0;
 /** end/respond/abort was called. */
@@ -196,7 +196,7 @@ export class NativeExchange implements Downstream, LiveExchange {
         keepAlive = false;
       }
     }
-    const fields = this.frame(status, reason, headers);
+    const fields = finalHead(status, reason, headers);
     if (fields === null) {
       // Relaying that head would split the response: answer as for any invalid upstream head.
       this.state = ENDED;
@@ -414,25 +414,9 @@ export class NativeExchange implements Downstream, LiveExchange {
     return keepAlive ? this.conn.listener.keepAliveFields : 'Connection: close\r\n';
   }
 
-  /** Status line and fields, plus Date when the fields have none (RFC 9110 §6.6.1); null when a
-   *  field holds CR or LF (it would split the head: response splitting). */
-  private frame(status: number, reason: string, headers: readonly string[]): string | null {
-    let head = 'HTTP/1.1 ' + status + ' ' + reasonFor(status, hasLineBreak(reason) ? '' : reason) + '\r\n';
-    let date = false;
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      const name = headers[i];
-      const value = headers[i + 1];
-      if (hasLineBreak(name) || hasLineBreak(value)) return null;
-      if (!date && name.length === 4 && name.toLowerCase() === 'date') date = true;
-      head += name + ': ' + value + '\r\n';
-    }
-    if (!date) head += 'Date: ' + httpDate() + '\r\n';
-    return head;
-  }
-
   private writeComplete(status: number, headers: string[], body: string, close: boolean): void {
     this.headSent = true;
-    const fields = this.frame(status, '', headers);
+    const fields = finalHead(status, '', headers);
     if (fields === null) {
       // A caller's field with CR/LF is refused, not written (our own error heads have none).
       this.writeComplete(ERR.INTERNAL.status, TEXT_PLAIN as string[], errorBody(ERR.INTERNAL), close);

@@ -18,7 +18,8 @@ import { clientErrorSpec, isTransportError } from './client-error';
 import { Conn, destroyWhenFlushed, NativeListener, writeErrorAndClose } from './connection';
 import { NativeExchange } from './exchange';
 import { createIncomingHead } from './incoming-head';
-import type { HttpParser, ParsedRequest, ParseError } from './parser';
+import { findHeader } from '../src/http/forwarding';
+import type { HttpParser, ParsedRequest } from './parser';
 import {
   allocParser,
   freeParser,
@@ -156,7 +157,7 @@ function onConnection(this: Srv, socket: Sock): void {
 }
 
 /** A read went through the parser that consumes the handle: `ret` as execute() returns it. */
-function onParserExecute(this: Parser, ret: number | ParseError): void {
+function onParserExecute(this: Parser, ret: number | ClientError): void {
   const conn = this.conn;
   if (conn !== null) afterExecute(conn, this, ret, null);
 }
@@ -166,7 +167,7 @@ function onSocketData(this: Sock, data: Buffer): void {
   const conn = this[kConn]!;
   const parser = conn.parser;
   if (parser === null) return;
-  let ret: number | ParseError;
+  let ret: number | ClientError;
   try {
     ret = parser.execute(data);
   } catch {
@@ -179,7 +180,7 @@ function onSocketData(this: Sock, data: Buffer): void {
 
 /** After each read: a parse error, an upgrade head, or the headers clock of a head in progress.
  *  `data`: the read, when we have it (else the parser copies it out on demand). */
-function afterExecute(conn: Conn, parser: HttpParser, ret: number | ParseError, data: Buffer | null): void {
+function afterExecute(conn: Conn, parser: HttpParser, ret: number | ClientError, data: Buffer | null): void {
   // After a parse error or a refused request nothing more is read as HTTP (a failed parser only
   // repeats its error; after `Connection: close` llhttp refuses more data).
   if (conn.errored || conn.closing) return;
@@ -293,8 +294,8 @@ function onRequest(conn: Conn, req: ParsedRequest): void {
   if (req.versionMinor === 1) {
     // Expect (RFC 9110 §10.1.1), HTTP/1.1 only, as node:http: exactly one 100 for
     // 100-continue, 417 for anything else.
-    const expect = firstValue(headers, 'expect');
-    if (expect !== null) {
+    const expect = findHeader(headers, 'expect');
+    if (expect !== undefined) {
       if (CONTINUE_EXPECTATION.test(expect)) {
         x.writeContinue();
       } else {
@@ -405,8 +406,7 @@ function onSocketClose(this: Sock): void {
 }
 
 function onSocketDrain(this: Sock): void {
-  const x = this[kConn]?.first as NativeExchange | null | undefined;
-  if (x != null) x.deliverDrain();
+  this[kConn]?.first?.deliverDrain();
 }
 
 /** The connection stops speaking HTTP (closed or upgraded): the parser lets go of the handle,
@@ -437,14 +437,6 @@ function requestHasBody(headers: readonly string[]): boolean {
     if (name.length === 14 && name === 'content-length' && headers[i + 1] !== '0') return true;
   }
   return false;
-}
-
-/** The first value of a (lower-case) field, or null. */
-function firstValue(headers: readonly string[], name: string): string | null {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].length === name.length && headers[i] === name) return headers[i + 1];
-  }
-  return null;
 }
 
 function ignoreSocketError(): void {}

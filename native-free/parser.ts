@@ -17,6 +17,7 @@
 // carrying llhttp's `code`/`reason`/`bytesParsed`, headersCompleted(), getCurrentBuffer(), and the
 // callbacks below. Where it is missing the front end cannot start and says why (loadError).
 import { createRequire } from 'node:module';
+import type { ClientError } from './client-error';
 
 /** One parsed request head, as the parser hands it over (names as received). */
 export interface ParsedRequest {
@@ -33,17 +34,10 @@ export interface ParsedRequest {
   upgrade: boolean;
 }
 
-/** The parse error execute() returns (llhttp's code and reason), plus what node:http adds. */
-export interface ParseError extends Error {
-  code?: string;
-  reason?: string;
-  bytesParsed?: number;
-  rawPacket?: Buffer;
-}
 
 export interface HttpParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | ParseError;
+  execute(data: Buffer): number | ClientError;
   /** Read from a libuv stream handle directly; results arrive through kOnExecute. */
   consume(handle: object): void;
   unconsume(): void;
@@ -51,7 +45,7 @@ export interface HttpParser {
   headersCompleted(): boolean;
   /** A copy of the read being parsed (kOnExecute only). */
   getCurrentBuffer(): Buffer;
-  finish(): number | ParseError;
+  finish(): number | ClientError;
   free(): void;
   close(): void;
   remove(): void;

@@ -1,6 +1,5 @@
-// Hand-written HTTP/1.1 responses for the places node:http gives us a bare socket: parse errors
-// ('clientError'), upgrade requests and their non-101 answers. Everything else goes through
-// ServerResponse so pipelined responses stay in order.
+// The native-free front end writes every response head by hand: final responses (exchange.ts),
+// 1xx and upgrade answers (rawHead), and errors written straight to a socket (errorResponse).
 import { STATUS_CODES } from 'node:http';
 import type { ErrorSpec } from '../src/errors';
 import { errorBody } from '../src/errors';
@@ -34,6 +33,26 @@ export function errorResponse(spec: ErrorSpec): string {
     'Connection: close\r\n\r\n' +
     body
   );
+}
+
+/**
+ * `HTTP/1.1 <status> <reason>` and the fields of a final response, plus Date when they have none
+ * (RFC 9110 §6.6.1), without the blank line; null when a field holds CR or LF (it would split the
+ * head: the caller refuses the response). rawHead drops such a pair instead, for heads where a
+ * refusal has nowhere to go.
+ */
+export function finalHead(status: number, reason: string, headers: readonly string[]): string | null {
+  let head = 'HTTP/1.1 ' + status + ' ' + reasonFor(status, hasLineBreak(reason) ? '' : reason) + '\r\n';
+  let date = false;
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i];
+    const value = headers[i + 1];
+    if (hasLineBreak(name) || hasLineBreak(value)) return null;
+    if (!date && name.length === 4 && name.toLowerCase() === 'date') date = true;
+    head += name + ': ' + value + '\r\n';
+  }
+  if (!date) head += 'Date: ' + httpDate() + '\r\n';
+  return head;
 }
 
 /** True when `s` would break the head it is written into (CR or LF: response splitting). */

@@ -3,6 +3,7 @@
 // the socket into a tunnel; any other answer is a complete response and the socket closes.
 import type net from 'node:net';
 import { ERR } from '../src/errors';
+import { findHeader } from '../src/http/forwarding';
 import type { UpgradeDownstream } from '../src/frontend/types';
 import type { Conn, NativeListener } from './connection';
 import { destroyWhenFlushed, writeErrorAndClose } from './connection';
@@ -168,8 +169,8 @@ export class UpgradeExchange implements UpgradeDownstream {
     let head = rawHead(101, 'Switching Protocols', headers, 'connection');
     if (!hasField(headers, 'upgrade')) {
       // createIncomingHead lower-cased the names in place.
-      const asked = firstValue(this.req.rawHeaders, 'upgrade');
-      if (asked !== null && !hasLineBreak(asked)) head += 'Upgrade: ' + asked + '\r\n';
+      const asked = findHeader(this.req.rawHeaders, 'upgrade');
+      if (asked !== undefined && !hasLineBreak(asked)) head += 'Upgrade: ' + asked + '\r\n';
     }
     socket.write(head + 'Connection: Upgrade\r\n\r\n', 'latin1');
     if (rest.length > 0) socket.write(Buffer.from(rest));
@@ -248,11 +249,6 @@ function hasField(headers: readonly string[], lowerName: string): boolean {
     if (name.length === lowerName.length && name.toLowerCase() === lowerName) return true;
   }
   return false;
-}
-
-function firstValue(headers: readonly string[], name: string): string | null {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return null;
 }
 
 function onClientClose(this: Sock): void {

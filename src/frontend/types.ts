@@ -1,5 +1,6 @@
 // What every front end offers the worker: bind a listener and hand each request to the proxy.
-// Implemented by src/frontend/uws.ts (uWebSockets.js) and native-free/frontend.ts (node:http).
+// Implemented by src/frontend/uws.ts (uWebSockets.js) and native-free/frontend.ts (node:net +
+// node:http's llhttp parser).
 import type net from 'node:net';
 import type { Settings } from '../env';
 import type { Downstream, IncomingHead } from '../http/downstream';

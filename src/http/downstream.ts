@@ -1,4 +1,4 @@
-// The seam between a front end (uWebSockets.js in src/frontend/uws.ts, node:http in
+// The seam between a front end (uWebSockets.js in src/frontend/uws.ts, node:net + llhttp in
 // native-free/) and the request path in src/proxy.ts. A front end turns each request into an
 // IncomingHead plus a Downstream, and the proxy only ever talks to those, so both front ends
 // share one request path.
@@ -35,7 +35,7 @@ export interface IncomingHead {
  */
 export interface Downstream {
   /** Start delivering the request body. `last` is true on the final call (possibly with an empty chunk).
-   *  `owned`: the chunk may be kept as it is (node:http never reuses its chunks); otherwise it is
+   *  `owned`: the chunk may be kept as it is (native-free's parser hands over copies); otherwise it is
    *  only valid during the call (a uWS view): copy it if it is kept. */
   readBody(onChunk: (chunk: Buffer, last: boolean, owned: boolean) => void, onError: (reason: string) => void): void;
   pauseBody(): void;

@@ -11,6 +11,13 @@ import { Client, delay, GET, header, parseResponses, rawExchange, serverPerTest 
 
 const { serve, current } = serverPerTest();
 
+/** Answers every request in `open` with 200 as it arrives (clearInterval the result). */
+function answerEvery5ms(open: Downstream[]): NodeJS.Timeout {
+  return setInterval(() => {
+    while (open.length > 0) open.shift()!.respond(200, [], 'x', false);
+  }, 5);
+}
+
 // Both ways the parser gets the bytes: consuming the socket's handle (the default) and from
 // 'data' events (handles it cannot consume).
 for (const consume of [true, false]) describe(`native-free: connection (${consume ? 'consumed handle' : "'data' events"})`, () => {
@@ -68,10 +75,7 @@ for (const consume of [true, false]) describe(`native-free: connection (${consum
     await delay(300);
     assert.ok(seen >= 32 && seen <= 32 + 64, `proxy saw ${seen} requests while none was answered`);
     // Answer as they come: the rest is read and answered in order.
-    const answer = (): void => {
-      while (open.length > 0) open.shift()!.respond(200, [], 'x', false);
-    };
-    const timer = setInterval(answer, 5);
+    const timer = answerEvery5ms(open);
     try {
       const rs = await c.responses(200);
       assert.equal(rs.length, 200);
@@ -271,14 +275,12 @@ for (const consume of [true, false]) describe(`native-free: connection (${consum
     await delay(50);
     c.write('TP/1.1\r\nHost: a\r\n\r\n');
     await delay(800); // well past the headers timeout, all of it spent waiting on us
-    const answer = setInterval(() => {
-      while (open.length > 0) open.shift()!.respond(200, [], 'x', false);
-    }, 5);
+    const timer = answerEvery5ms(open);
     try {
       const rs = await c.responses(34);
       assert.deepEqual([...new Set(rs.map((r) => r.status))], [200]);
     } finally {
-      clearInterval(answer);
+      clearInterval(timer);
     }
     c.destroy();
   });
