@@ -33,6 +33,7 @@ import { createRetryBudget, type RetryBudget } from './retry/budget';
 import { policyEnv } from './policy/environment';
 import { createBackendRequestPolicy, type PolicyRefusal, type RequestPolicyRuntime } from './policy/request-policies';
 import type { KeyInput } from './policy/key';
+import { sectionNow } from './shared/section-clock';
 
 /** A backend as the hot path sees it: endpoints with their pools resolved at config load. */
 interface BackendRuntime {
@@ -224,7 +225,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
   status = 0;
   bytesOut = 0;
   bytesIn = 0;
-  readonly start = performance.now();
+  readonly start = sectionNow();
   /** PolicyStream: now, epoch ms: the request's arrival, or a fresh read after it waited in a concurrency queue. */
   get epochMs(): number {
     return TIME_ORIGIN + (this.waited ? performance.now() : this.start);
@@ -410,7 +411,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     this.attemptOpen = false;
     const b = this.backend;
     if (b === null) return;
-    b.balancer.onEnd(this.ep, sample ? (now >= 0 ? now : performance.now()) - this.upstreamStart : -1);
+    b.balancer.onEnd(this.ep, sample ? (now >= 0 ? now : sectionNow()) - this.upstreamStart : -1);
     if (status > 0 || gatewayError) b.health.onResult(this.ep, status, gatewayError);
     if (this.retryHeld) {
       this.retryHeld = false;
@@ -464,7 +465,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     const method = this.head.method;
     if (this.filters !== null && !upgrade) this.filters.startMirrors(method, head, f.chunked, f.contentLength, this.ctx.settings.upstreamTimeoutMs);
     this.phase = Phase.Upstream;
-    this.upstreamStart = performance.now();
+    this.upstreamStart = sectionNow();
     const hasBody = f.chunked || f.contentLength > 0;
     const req: ExchangeRequest = {
       method,
@@ -476,8 +477,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     if (this.attempts !== null) this.attempts.beginAttempt(req);
     this.attemptOpen = true;
     this.backend!.balancer.onStart(this.ep);
-    // The response deadline counts from this same clock read (performance.now() costs ~60 ns; with
-    // the one read shared in onHead, two per request fewer).
+    // The response deadline counts from this same clock reading (src/shared/section-clock.ts).
     this.exchange = startExchange(pool, req, this, this.upstreamStart);
     if (hasBody) this.ds.readBody((chunk, last, owned) => this.onRequestBody(chunk, last, owned), (reason) => this.onRequestBodyError(reason));
   }
@@ -527,7 +527,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
       this.upgradeHeaders = headers;
       return;
     }
-    const now = performance.now();
+    const now = sectionNow();
     this.endAttempt(status, false, true, now);
     if ((status === 429 || status === 503) && this.backend !== null) {
       const ra = findHeader(headers, 'retry-after');
@@ -588,7 +588,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
       socket.destroy();
       return;
     }
-    const now = performance.now();
+    const now = sectionNow();
     this.endAttempt(101, false, true, now);
     this.upstreamMs = now - this.upstreamStart;
     this.status = 101;
@@ -655,7 +655,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     this.ep = i;
     this.endpoint = b.labels[i];
     const req = c.request!;
-    this.upstreamStart = performance.now();
+    this.upstreamStart = sectionNow();
     c.beginAttempt(req);
     this.attemptOpen = true;
     b.balancer.onStart(i);
@@ -810,7 +810,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
       if (this.backend !== null && this.backend.breaker !== null) this.backend.breaker.endRetry();
     }
     // One clock read for the adaptive limit's sample, the access log's duration and its time.
-    const end = performance.now();
+    const end = sectionNow();
     if (this.ruleAdmitted || this.backendAdmitted || this.breakerHeld) this.releaseSlots(this.error === null && this.upstreamMs >= 0 ? end - this.start : -1);
     const ctx = this.ctx;
     ctx.inflight--;

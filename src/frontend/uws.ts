@@ -7,6 +7,7 @@ import type { Settings } from '../env';
 import type { Downstream, IncomingHead } from '../http/downstream';
 import type { BoundListener, Frontend, ListenerSpec, RequestHandler, UpgradeDownstream, UpgradeHandler } from './types';
 import { closePayload, encodeFrame, FrameDecoder, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, type FrameSink } from './ws-frames';
+import { closeSection, openSection } from '../shared/section-clock';
 
 // Minimal structural types for the parts of uWS we use (its .d.ts describes the JS fallback too).
 interface UwsResponse {
@@ -743,32 +744,45 @@ function createApp(uws: UwsModule, state: ListenerState): UwsListenerApp {
   const app = l.app;
   app.ws('/*', wsBehavior(l));
   app.any('/*', (res, req) => {
-    const state = l.state;
-    const head = copyHead(res, req);
-    const headers = head.headers;
-    let hasBody = false;
-    let close = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const n = headers[i];
-      if (n === 'content-length' ? headers[i + 1].trim() !== '0' : n === 'transfer-encoding') hasBody = true;
-      else if (n === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(headers[i + 1])) close = true;
-    }
-    const ds = new UwsDownstream(res, state, hasBody, close);
-    const maxInflight = l.maxInflight;
-    if (maxInflight > 0 && state.inflight > maxInflight) {
-      // uWS exposes no per-connection hook for HTTP, so on this front end the limit applies to
-      // requests in flight (README: GATEMESH_MAX_CONNECTIONS).
-      ds.respond(503, ['content-type', 'text/plain; charset=utf-8'], 'connection limit reached\n', true);
-      return;
-    }
-    currentReq = req;
+    // Arrival, routing and the upstream write share one clock reading (src/shared/section-clock.ts).
+    openSection();
     try {
-      l.onRequest(head, ds, l.index);
+      onHttpRequest(l, res, req);
     } finally {
-      currentReq = null;
+      closeSection();
     }
   });
   return l;
+}
+
+/** One request from uWS (inside its callback: `req` dies when this returns). */
+function onHttpRequest(l: UwsListenerApp, res: UwsResponse, req: UwsRequest): void {
+  const state = l.state;
+  const head = copyHead(res, req);
+  const headers = head.headers;
+  let hasBody = false;
+  let close = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    // Lengths first: the names are fresh strings, most fields are none of these three.
+    const n = headers[i];
+    const len = n.length;
+    if (len === 14 ? n === 'content-length' && headers[i + 1].trim() !== '0' : len === 17 && n === 'transfer-encoding') hasBody = true;
+    else if (len === 10 && n === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(headers[i + 1])) close = true;
+  }
+  const ds = new UwsDownstream(res, state, hasBody, close);
+  const maxInflight = l.maxInflight;
+  if (maxInflight > 0 && state.inflight > maxInflight) {
+    // uWS exposes no per-connection hook for HTTP, so on this front end the limit applies to
+    // requests in flight (README: GATEMESH_MAX_CONNECTIONS).
+    ds.respond(503, ['content-type', 'text/plain; charset=utf-8'], 'connection limit reached\n', true);
+    return;
+  }
+  currentReq = req;
+  try {
+    l.onRequest(head, ds, l.index);
+  } finally {
+    currentReq = null;
+  }
 }
 
 // The last IPv4 peer seen and its text: consecutive requests mostly come from the same few

@@ -190,35 +190,41 @@ export function checkRequestHead(
         h[i + 1] = value = raw;
       }
     }
-    switch (name) {
-      case 'host':
+    // On the name's length first (the six names below differ in length): most fields are none of
+    // them, and a string switch compares each fresh uws name with every case.
+    switch (name.length) {
+      case 4: // host
+        if (name !== 'host') break;
         hostCount++;
         host = value.trim();
         break;
-      case 'content-length': {
+      case 14: {
+        if (name !== 'content-length') break;
         if (out.contentLength !== -1) return ERR.BAD_CONTENT_LENGTH; // duplicate, even if equal
         const v = value.trim();
         if (!DIGITS.test(v) || v.length > 15) return ERR.BAD_CONTENT_LENGTH;
         out.contentLength = Number(v);
         break;
       }
-      case 'transfer-encoding':
+      case 17:
+        if (name !== 'transfer-encoding') break;
         // Only a single `chunked` coding is accepted: gatemesh does not decode other transfer
         // codings, and a final coding other than chunked makes the length undeterminable
         // (RFC 9112 §6.3 rule 4 → 400 and close). A second TE field is also refused.
         if (teSeen || value.trim().toLowerCase() !== 'chunked') return ERR.BAD_TRANSFER_ENCODING;
         teSeen = true;
         break;
-      case 'connection':
+      case 10:
+        if (name !== 'connection') break;
         parseConnection(value, out);
         if (head.httpMinor === 0 && /(?:^|,)\s*keep-alive\s*(?:,|$)/i.test(value)) keepAlive10 = true;
         break;
-      case 'upgrade':
-        upgradeHeader = true;
+      case 7:
+        if (name === 'upgrade') upgradeHeader = true;
         break;
-      case 'expect':
+      case 6:
         // 100-continue is answered by the front end; nothing else can be met (RFC 9110 §10.1.1).
-        if (value.trim().toLowerCase() !== '100-continue') return ERR.EXPECTATION_FAILED;
+        if (name === 'expect' && value.trim().toLowerCase() !== '100-continue') return ERR.EXPECTATION_FAILED;
         break;
     }
   }

@@ -1,12 +1,12 @@
 // One request/response exchange on a pooled upstream connection, streaming both ways with
 // backpressure, and the one place that decides whether a socket may go back to the pool.
 import type net from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { ERR, type ErrorSpec } from '../errors';
 import { addDeadline, removeDeadline, type DeadlineEntry } from './deadlines';
 import { writeHead } from './direct-write';
 import type { Acquirer, ConnectionOwner, EndpointPool, UpstreamConnection } from './pool';
 import type { ResponseFraming } from './response-parser';
+import { sectionNow } from '../shared/section-clock';
 
 export interface ExchangeSink {
   onInterim(status: number, reason: string, headers: string[]): void;
@@ -60,7 +60,7 @@ function uncorkLater(ex: UpstreamExchange): void {
   ex.uncork();
 }
 
-/** `now`: performance.now() when the caller has just read it (the response deadline counts from it). */
+/** `now`: the caller's clock reading (sectionNow), or -1 (the response deadline counts from it). */
 export function startExchange(pool: EndpointPool, req: ExchangeRequest, sink: ExchangeSink, now = -1): Exchange {
   const ex = new UpstreamExchange(pool, req, sink);
   ex.start(now);
@@ -105,7 +105,7 @@ class UpstreamExchange implements Exchange, ConnectionOwner, Acquirer, DeadlineE
   }
 
   start(now: number): void {
-    if (this.req.responseTimeoutMs > 0) addDeadline(this, this.req.responseTimeoutMs, now >= 0 ? now : performance.now());
+    if (this.req.responseTimeoutMs > 0) addDeadline(this, this.req.responseTimeoutMs, now >= 0 ? now : sectionNow());
     this.queued = this.pool.acquire(this, false);
   }
 

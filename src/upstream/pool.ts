@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { Endpoint } from '../config/model';
 import { ERR, type ErrorSpec } from '../errors';
 import { ResponseParser, type ResponseFraming, type ResponseHandler } from './response-parser';
+import { closeSection, openSection, sectionNow } from '../shared/section-clock';
 
 export interface PoolOptions {
   /** Sockets per endpoint, idle + busy + connecting (GATEMESH_UPSTREAM_MAX_CONNECTIONS, default 1024). */
@@ -145,7 +146,14 @@ type ConnSocket = net.Socket & { [kConnection]?: UpstreamConnection };
 
 function onUpstreamRead(this: ConnSocket, len: number): boolean {
   const conn = this[kConnection];
-  if (conn !== undefined) conn.read(len);
+  if (conn === undefined) return true;
+  // One clock read for the response head, its end and the idle stamp (src/shared/section-clock.ts).
+  openSection();
+  try {
+    conn.read(len);
+  } finally {
+    closeSection();
+  }
   return true;
 }
 
@@ -290,7 +298,7 @@ export class EndpointPool {
       w.who.onAcquire(null, '', conn);
       return;
     }
-    conn.idleAt = performance.now();
+    conn.idleAt = sectionNow();
     this.idle.push(conn);
     if (this.idleTimer === null) this.armIdleSweep(this.opts.idleTimeoutMs);
   }
