@@ -6,15 +6,18 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { COMMON_HELP, parseArgs, UsageError, type BenchArgs } from './harness/args';
+import { COMMON_HELP, DEFAULT_OPEN_LOOP_GENERATOR, parseArgs, UsageError, type BenchArgs, type OpenLoopGenerator } from './harness/args';
+import { AutocannonVersionError } from './harness/autocannon-pacing';
 import {
   compareRatios,
   NOISE_FACTOR,
   poolRuns,
   DEFAULT_THRESHOLDS,
   formatChecks,
+  openLoopMismatches,
   PEER_PREFERENCE,
   ratiosOf,
+  scenarioGenerators,
   type Baseline,
   type Comparison,
   type RatioTable,
@@ -25,7 +28,7 @@ import { allProxies, gatemeshSpec, isPoliciesOff, runsIn, type ProxySpec } from 
 import { renderTable } from './harness/report-table';
 import type { BenchResults } from './harness/results';
 import { median } from './harness/stats';
-import { runSuite } from './harness/suite';
+import { openLoopGeneratorFor, runSuite } from './harness/suite';
 import { pickScenarios, settingsFor, writeResults } from './run';
 
 const GATE_QUICK_SCENARIOS = ['small-get'];
@@ -75,7 +78,7 @@ export function gateProxies(a: Pick<BenchArgs, 'baselineDir' | 'proxies'>): { pr
   return { proxies: [all.find((p) => p.kind === 'ceiling')!, peer, ...subjects], reference: [peer.name] };
 }
 
-async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[]): Promise<BenchResults> {
+async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[], generators: Record<string, OpenLoopGenerator>): Promise<BenchResults> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'gatemesh-gate-'));
   try {
     const settings = settingsFor({ ...a, quick: true });
@@ -91,6 +94,7 @@ async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[]): Prom
       scenarios: pickScenarios(a.scenarios, a.quick ? GATE_QUICK_SCENARIOS : GATE_FULL_SCENARIOS),
       proxies,
       settings,
+      openLoopGenerators: generators,
       pin: planPinning(!a.pin),
       tmp,
       // One throughput tool for the baseline and every candidate, or their ratios would not compare: wrk whenever it is
@@ -156,6 +160,36 @@ function readBaseline(file: string): Baseline {
   return b;
 }
 
+/**
+ * Refuses (exit 2) to compare p99 ratios taken by different open-loop generators: autocannon and the paced generator
+ * put different p99s on the same proxies (bench/README.md), so the ratio would move with the tool, not the build.
+ */
+export function checkGenerators(b: Pick<Baseline, 'ratios' | 'openLoopGenerators'>, candidate: Record<string, string>, file: string, measuring = true): void {
+  const bad = openLoopMismatches(b, candidate);
+  if (!bad.length) return;
+  const theirs = [...new Set(Object.keys(candidate).filter((sc) => b.ratios[sc]).map((sc) => b.openLoopGenerators?.[sc] ?? 'paced'))];
+  const hint = measuring && theirs.length === 1 ? `, or gate with --open-loop-generator ${theirs[0]}` : '';
+  throw new SetupError(
+    `${path.relative(process.cwd(), file) || file} took its p99 ratios with another open-loop generator than this run (${bad.join('; ')}): ` +
+      `they do not compare. Re-baseline with npm run bench:gate -- --update (--quick --update writes small-get only)${hint}`,
+  );
+}
+
+/**
+ * The generator each gated scenario's latency will be measured with: the one asked for; else the one the baseline
+ * took that scenario's p99 with (so that a baseline partly taken with `paced` keeps being compared like with like
+ * until it is re-baselined); else the default. `new-conn` is always paced (suite.ts openLoopGeneratorFor).
+ */
+export function plannedGenerators(a: Pick<BenchArgs, 'scenarios' | 'quick' | 'openLoopGenerator'>, b: Pick<Baseline, 'ratios' | 'openLoopGenerators'> | null): Record<string, OpenLoopGenerator> {
+  const scenarios = pickScenarios(a.scenarios, a.quick ? GATE_QUICK_SCENARIOS : GATE_FULL_SCENARIOS);
+  const pick = (id: string): OpenLoopGenerator => {
+    if (a.openLoopGenerator) return a.openLoopGenerator;
+    if (b?.ratios[id]) return b.openLoopGenerators?.[id] ?? 'paced';
+    return DEFAULT_OPEN_LOOP_GENERATOR;
+  };
+  return Object.fromEntries(scenarios.map((sc) => [sc.id, openLoopGeneratorFor(pick(sc.id), sc)]));
+}
+
 async function main(argv: string[]): Promise<number> {
   const a = parseArgs(argv, true);
   if (a.help) {
@@ -168,15 +202,23 @@ async function main(argv: string[]): Promise<number> {
   if (a.input) {
     const r = JSON.parse(readFileSync(a.input, 'utf8')) as BenchResults;
     const b = readBaseline(baselineFile);
+    checkGenerators(b, scenarioGenerators(r), baselineFile, false);
     const cmp = compareRatios(b.ratios, ratiosOf(r), b.thresholds ?? thresholds);
     process.stdout.write(formatChecks(cmp.checks) + '\n');
     return verdict(cmp.checks, cmp.unmatched);
   }
 
   const baseline = a.update || a.baselineDir ? null : readBaseline(baselineFile);
+  const generators = plannedGenerators(a, baseline);
+  if (baseline) checkGenerators(baseline, generators, baselineFile);
+  for (const [sc, g] of Object.entries(generators)) {
+    if (!a.openLoopGenerator && g !== openLoopGeneratorFor(DEFAULT_OPEN_LOOP_GENERATOR, pickScenarios([sc], null)[0])) {
+      process.stdout.write(`${sc}: latency by the ${g} generator, as its baseline's p99 (--update re-baselines it with ${DEFAULT_OPEN_LOOP_GENERATOR})\n`);
+    }
+  }
   const { proxies } = gateProxies(a);
   const run = async (): Promise<{ r: BenchResults; cmp: Comparison | null; table: RatioTable }> => {
-    const r = await measure(a, proxies, argv);
+    const r = await measure(a, proxies, argv, generators);
     process.stdout.write(renderTable(r) + '\n');
     const files = writeResults(r, a.out ?? RESULTS_DIR);
     process.stdout.write(`results: ${path.relative(process.cwd(), files.json)}\nreport:  ${path.relative(process.cwd(), files.html)}\n\n`);
@@ -200,6 +242,7 @@ async function main(argv: string[]): Promise<number> {
       mode: first.r.mode,
       thresholds,
       ratios: medianTable(tables),
+      openLoopGenerators: scenarioGenerators(first.r) as Record<string, OpenLoopGenerator>,
     };
     writeFileSync(baselineFile, JSON.stringify(out, null, 2) + '\n');
     process.stdout.write(`baseline written: ${path.relative(process.cwd(), baselineFile)}\n`);
@@ -249,7 +292,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (e: Error) => {
       if (e instanceof UsageError) process.stderr.write(`bench:gate: ${e.message}\n${HELP}\n`);
-      else if (e instanceof SetupError) process.stderr.write(`bench:gate: setup error: ${e.message}\n`);
+      else if (e instanceof SetupError || e instanceof AutocannonVersionError) process.stderr.write(`bench:gate: setup error: ${e.message}\n`);
       else process.stderr.write(`bench:gate: setup error: ${e.stack ?? e.message}\n`);
       process.exit(2);
     },

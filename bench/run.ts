@@ -3,7 +3,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BENCH_HELP, COMMON_HELP, parseArgs, UsageError, type BenchArgs } from './harness/args';
+import { BENCH_HELP, COMMON_HELP, DEFAULT_OPEN_LOOP_GENERATOR, parseArgs, UsageError, type BenchArgs } from './harness/args';
+import { AutocannonVersionError } from './harness/autocannon-pacing';
 import { listMicro, runMicro } from './harness/micro';
 import { RESULTS_DIR } from './harness/paths';
 import { planPinning } from './harness/processes';
@@ -23,7 +24,7 @@ export function settingsFor(a: BenchArgs): RunSettings {
     latencyMs: (a.latencyS ?? (a.quick ? 3 : 4)) * 1000,
     threads: a.threads ?? 1,
     ratePcts: a.rates ?? (a.quick ? [50] : [25, 50, 75]),
-    openLoopGenerator: a.openLoopGenerator,
+    openLoopGenerator: a.openLoopGenerator ?? DEFAULT_OPEN_LOOP_GENERATOR,
   };
 }
 
@@ -97,6 +98,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (e: Error) => {
       if (e instanceof UsageError) process.stderr.write(`bench: ${e.message}\n`);
+      else if (e instanceof AutocannonVersionError) process.stderr.write(`bench: setup error: ${e.message}\n`);
       else process.stderr.write(`bench: setup error: ${e.stack ?? e.message}\n`);
       process.exit(2);
     },

@@ -1,6 +1,7 @@
 // The release gate's arithmetic, kept pure so it is tested on its own (test/bench/compare.test.ts).
 // Absolute times drift between machines, so every figure is a ratio against a peer measured in the same run, and
 // the gate compares those ratios with the committed ones in bench/baseline.json.
+import type { OpenLoopGenerator } from './args';
 import { isPoliciesOff } from './proxies';
 import type { BenchResults, ScenarioResult } from './results';
 import { median, medianPercentiles } from './stats';
@@ -43,6 +44,38 @@ export interface Baseline {
   mode: string;
   thresholds: Thresholds;
   ratios: RatioTable;
+  /**
+   * Per scenario, the open-loop generator whose p99 is in its ratios (absent: every scenario paced, as before the
+   * field existed). p99 measured by one generator does not compare with the other's, so the gate refuses a run
+   * whose generator differs (openLoopMismatches).
+   */
+  openLoopGenerators?: Record<string, OpenLoopGenerator>;
+}
+
+/** The generator that timed each scenario's 50 % rate runs ("paced" for runs saved before the field; "a+b" if mixed). */
+export function scenarioGenerators(r: BenchResults): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const sc of r.scenarios) {
+    const gi = rate50(sc);
+    if (gi < 0) continue;
+    const seen = new Set(Object.values(sc.proxies).flatMap((p) => (p.latency[gi]?.runs ?? []).map((x) => x.generator ?? 'paced')));
+    if (seen.size) out[sc.id] = [...seen].sort().join('+');
+  }
+  return out;
+}
+
+/**
+ * Scenarios the baseline has ratios for whose p99 it took with another generator than `candidate` (scenario →
+ * generator) uses, as "small-get: baseline paced, this run autocannon". Empty when everything compares.
+ */
+export function openLoopMismatches(b: Pick<Baseline, 'ratios' | 'openLoopGenerators'>, candidate: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (const [sc, gen] of Object.entries(candidate)) {
+    if (!b.ratios[sc]) continue;
+    const base = b.openLoopGenerators?.[sc] ?? 'paced';
+    if (base !== gen) out.push(`${sc}: baseline ${base}, this run ${gen}`);
+  }
+  return out;
 }
 
 /** Value at quantile q (0..1) of a list, linear interpolation between order statistics. */

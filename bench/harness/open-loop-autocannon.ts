@@ -1,21 +1,20 @@
-// Open-loop load sent by autocannon's `overallRate`, timed into our own histogram: what issue 3 literally asks for,
-// run beside the paced generator (open-loop.ts, the default) so the two can be compared (`--open-loop-generator
-// autocannon`). Two things in autocannon 9 are worked around here and one is not:
-// - its coordinated-omission correction is wrong: lib/run.js onResponse calls
-//   `recordValueWithExpectedInterval(responseTime, Math.ceil(1 / rate))` with `rate` the connection's requests per
-//   *second*, so the expected interval is 1 ms at any rate. We record every response ourselves (the tracker's
-//   'response' event) with the interval each connection was really meant to keep, 1000 × connections ÷ rate ms, and
-//   turn autocannon's own correction off (`ignoreCoordinatedOmission`; its histogram is not read).
+// Open-loop load sent by autocannon's `overallRate` (issue 3's generator; `--open-loop-generator autocannon`), each connection paced
+// evenly and every request timed from when it was due (autocannon-pacing.ts overrides autocannon 9.0.0's
+// per-second bursts), into our own histogram, with the paced generator's failure kinds. Also here:
+// - autocannon's own coordinated-omission correction is off (`ignoreCoordinatedOmission`; lib/run.js line 244 uses
+//   a 1 ms expected interval at any rate, and its histogram is not read). Timing from the due time is the correction
+//   (wrk2's), so responses are recorded as they are, without recordValueWithExpectedInterval.
 // - it stops only on its sample tick (1 s by default): we sample every 50 ms and stop it ourselves, after the
 //   window's requests are answered or DRAIN_MS have passed, as the paced generator does.
-// - not worked around, as it is the point of the comparison: lib/httpClient.js _doRequest sends while
-//   `reqsMadeThisSecond++ < rate` and a 1 s setInterval resets the count, so each connection sends its second's
-//   budget back to back and idles until the next tick, and latency is timed from the write, not from when it was due.
+// - no connection per request: `reconnectRate` resets the connection before emitting the response
+//   (lib/httpClient.js line 92), so no latency is recorded at all, and it reconnects right after the previous
+//   response rather than when the next request is due; `new-conn` stays with the paced generator (suite.ts).
 import { performance } from 'node:perf_hooks';
+import { dueOf, installAutocannonPacing, paceClient } from './autocannon-pacing';
 import { autocannon, type AutocannonClient, type LoadRequest } from './closed-loop';
 import { addFailure, type Failures } from './failures';
 import { DRAIN_MS, type OpenLoopResult } from './open-loop';
-import { createHistogram, recordUsCorrected } from './stats';
+import { createHistogram, recordUs } from './stats';
 
 export interface AutocannonOpenLoopOptions {
   request: LoadRequest;
@@ -31,8 +30,9 @@ export interface AutocannonOpenLoopOptions {
 export interface AutocannonOpenLoopResult extends OpenLoopResult {
   /** Connections autocannon really opened. */
   connections: number;
-  /** The coordinated-omission correction's expected interval per connection, µs. */
-  expectedIntervalUs: number;
+  /** Each connection's send interval, µs: 1000 × connections ÷ rate ms (the rate is split with a remainder, so a
+   * connection's own interval is within one request per second of this). */
+  connectionIntervalUs: number;
 }
 
 /** The connections autocannon opens for `overallRate`: it lowers the count to the rate when the rate is smaller. */
@@ -40,33 +40,28 @@ export function autocannonConnections(overallRate: number, connections: number):
   return Math.max(1, Math.min(Math.round(connections), Math.round(overallRate)));
 }
 
-/**
- * The interval at which each connection is expected to send, in µs (the histogram's unit): the rate is shared by the
- * connections, so each sends rate ÷ connections per second, one every 1000 × connections ÷ rate ms. (autocannon
- * splits the rate with a remainder, so a connection's own interval is within one request per second of this.)
- */
-export function expectedIntervalUs(overallRate: number, connections: number): number {
+/** The interval at which each connection sends, in µs: the rate is shared by the connections. */
+export function connectionIntervalUs(overallRate: number, connections: number): number {
   if (!(overallRate > 0)) throw new RangeError(`overallRate ${overallRate}: expected > 0`);
   return (1_000_000 * autocannonConnections(overallRate, connections)) / overallRate;
 }
 
 export interface AutocannonRecorderOptions {
-  /** performance.now() ms: requests written in [measureFrom, end) are measured. */
+  /** performance.now() ms: requests due in [measureFrom, end) are measured. */
   measureFrom: number;
   end: number;
   durationMs: number;
-  expectedIntervalUs: number;
 }
 
 /**
  * Turns autocannon's per-connection events into the paced generator's figures. One state per client (autocannon
  * runs pipelining 1 here, so at most one request in flight per client). Phase callbacks are named after the events;
- * `now` is passed in so tests can drive it without a server.
+ * times are passed in so tests can drive it without a server.
  */
 export interface AutocannonRecorder {
-  /** Client 'request': a request was written. */
-  onRequest(client: object, now: number): void;
-  /** Tracker 'response': `responseTimeMs` since that request was written. */
+  /** Client 'request': a request was written; `due` is when it was due (autocannon-pacing.ts dueOf). */
+  onRequest(client: object, due: number): void;
+  /** Tracker 'response': `responseTimeMs` since that request was due (the pacing override sets its start time). */
   onResponse(client: object, status: number, responseTimeMs: number): void;
   /** Client 'connError': the socket failed (autocannon reconnects and sends again). */
   onConnError(client: object, err: Error & { code?: string }): void;
@@ -80,7 +75,8 @@ export interface AutocannonRecorder {
 
 interface ClientState {
   busy: boolean;
-  sentAt: number;
+  /** When the request in flight was due. */
+  due: number;
   measured: boolean;
   /** A measured request was dropped without an answer or error: autocannon reconnected on 'end' (or on a timeout,
    * whose event comes right after the new request). Counted at the client's next event, or at the end. */
@@ -108,12 +104,12 @@ export function createAutocannonRecorder(o: AutocannonRecorderOptions): Autocann
   };
   const stateOf = (client: object): ClientState => {
     let st = states.get(client);
-    if (!st) states.set(client, (st = { busy: false, sentAt: 0, measured: false, dropped: false }));
+    if (!st) states.set(client, (st = { busy: false, due: 0, measured: false, dropped: false }));
     return st;
   };
 
   return {
-    onRequest(client, now) {
+    onRequest(client, due) {
       const st = stateOf(client);
       settle(st);
       if (st.busy && st.measured) {
@@ -121,8 +117,8 @@ export function createAutocannonRecorder(o: AutocannonRecorderOptions): Autocann
         st.dropped = true;
       }
       st.busy = true;
-      st.sentAt = now;
-      st.measured = now >= o.measureFrom && now < o.end;
+      st.due = due;
+      st.measured = due >= o.measureFrom && due < o.end;
       if (st.measured) {
         sent++;
         inFlight++;
@@ -137,7 +133,7 @@ export function createAutocannonRecorder(o: AutocannonRecorderOptions): Autocann
       if (!st.measured) return;
       inFlight--;
       completed++;
-      recordUsCorrected(histogram, responseTimeMs * 1000, o.expectedIntervalUs);
+      recordUs(histogram, responseTimeMs * 1000);
       if (status < 200 || status >= 300) {
         non2xx++;
         addFailure(failures, `status ${status}`);
@@ -159,7 +155,7 @@ export function createAutocannonRecorder(o: AutocannonRecorderOptions): Autocann
         st.dropped = false;
         fail('request timed out');
       } else if (st.busy) {
-        // autocannon sent nothing new (this second's budget was spent), so the timed-out request is still ours.
+        // No new request came first (the pacing override always sends one on the reconnect; kept for safety).
         st.busy = false;
         if (st.measured) {
           inFlight--;
@@ -172,7 +168,7 @@ export function createAutocannonRecorder(o: AutocannonRecorderOptions): Autocann
       for (const st of states.values()) {
         settle(st);
         if (st.busy && st.measured) {
-          recordUsCorrected(histogram, (now - st.sentAt) * 1000, o.expectedIntervalUs);
+          recordUs(histogram, (now - st.due) * 1000);
           fail(`unanswered ${DRAIN_MS / 1000} s after the run`);
           st.busy = false;
         }
@@ -191,14 +187,17 @@ const DRAIN_POLL_MS = 10;
 
 export function runAutocannonOpenLoop(o: AutocannonOpenLoopOptions): Promise<AutocannonOpenLoopResult> {
   return new Promise((resolve, reject) => {
+    // Refuses an autocannon other than the one the override was written for (throws: the promise rejects).
+    installAutocannonPacing();
     const rate = Math.max(1, Math.round(o.rate));
     const connections = autocannonConnections(rate, o.connections);
-    const intervalUs = expectedIntervalUs(rate, connections);
+    const intervalUs = connectionIntervalUs(rate, connections);
     const start = performance.now();
     const end = start + o.warmupMs + o.durationMs;
-    const rec = createAutocannonRecorder({ measureFrom: start + o.warmupMs, end, durationMs: o.durationMs, expectedIntervalUs: intervalUs });
+    const rec = createAutocannonRecorder({ measureFrom: start + o.warmupMs, end, durationMs: o.durationMs });
     const r = o.request;
     let timer: NodeJS.Timeout | undefined;
+    let index = 0;
     const instance = autocannon(
       {
         url: `http://127.0.0.1:${r.port}${r.path}`,
@@ -213,9 +212,11 @@ export function runAutocannonOpenLoop(o: AutocannonOpenLoopOptions): Promise<Aut
         // A backstop only: we stop it after the window and the drain.
         duration: (o.warmupMs + o.durationMs + DRAIN_MS) / 1000 + 5,
         timeout: 10,
-        // Called in each client's constructor, before its first request.
+        // Called in each client's constructor, before its first request: client i of n starts i / n of its interval
+        // late, so the connections' sends interleave evenly.
         setupClient: (c: AutocannonClient) => {
-          c.on('request', () => rec.onRequest(c, performance.now()));
+          paceClient(c, index++ / connections);
+          c.on('request', () => rec.onRequest(c, dueOf(c)));
           c.on('connError', (e) => rec.onConnError(c, e));
           c.on('timeout', () => rec.onTimeout(c));
         },
@@ -223,7 +224,7 @@ export function runAutocannonOpenLoop(o: AutocannonOpenLoopOptions): Promise<Aut
       (err) => {
         clearTimeout(timer);
         if (err) return reject(err);
-        resolve({ ...rec.finish(performance.now()), connections, expectedIntervalUs: intervalUs });
+        resolve({ ...rec.finish(performance.now()), connections, connectionIntervalUs: intervalUs });
       },
     );
     instance.on('response', (client, status, _bytes, ms) => rec.onResponse(client, status, ms));

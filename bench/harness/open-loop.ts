@@ -1,9 +1,8 @@
-// Open-loop load at a fixed rate: requests are released on a schedule that does not wait for responses, so a slow
-// proxy cannot slow the generator down and hide its own latency (coordinated omission). autocannon's `overallRate`
-// is not this: it lets each connection send its whole per-second budget back to back and then idle until the next
-// 1 s tick (measured: all 1000 req/s of a 1000 req/s run arrive in the first ~100 ms of each second), which measures
-// saturation bursts, not latency at 50 % load (`--open-loop-generator autocannon` runs it anyway, for comparison:
-// open-loop-autocannon.ts). Like wrk2, latency is counted from the moment a request was due, so
+// Open-loop load at a fixed rate (the default generator, `--open-loop-generator paced`; always for `new-conn`): requests are released on a
+// schedule that does not wait for responses, so a slow proxy cannot slow the generator down and hide its own latency
+// (coordinated omission). Unlike autocannon's paced `overallRate` (open-loop-autocannon.ts, the option), released
+// requests go to any free connection rather than to a schedule per connection, and a connection can be opened per
+// request. Like wrk2, latency is counted from the moment a request was due, so
 // time spent queued for a free connection counts; the release tick is 1 ms (Node timers' resolution), and a
 // request's due time is the tick that released it, so the generator's own timer lag is not charged to the proxy.
 import net from 'node:net';

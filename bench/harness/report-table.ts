@@ -30,22 +30,29 @@ export function gateRateIndex(sc: ScenarioResult): number {
 
 /**
  * Which generator timed a scenario's latency, for the table's and the HTML's headers: "paced generator" or
- * "autocannon overallRate, CO-corrected at 5 ms/connection"; both, joined, if runs differ. Runs written before the
- * choice existed were paced.
+ * "autocannon overallRate, paced every 5 ms/connection"; both, joined, if runs differ. Runs written before the
+ * choice existed were paced; autocannon runs written before the pacing override read "CO-corrected at …".
  */
 export function latencyGeneratorLabel(sc: ScenarioResult): string {
   const labels = new Set<string>();
   for (const p of Object.values(sc.proxies)) {
     for (const l of p.latency) {
       for (const r of l.runs) {
-        if (r.generator === 'autocannon') {
-          const at = r.expectedIntervalUs !== undefined ? ` at ${+(r.expectedIntervalUs / 1000).toPrecision(3)} ms/connection` : '';
+        if (r.generator !== 'autocannon') labels.add('paced generator');
+        else if (r.connectionIntervalUs !== undefined) labels.add(`autocannon overallRate, paced every ${ms3(r.connectionIntervalUs)} ms/connection`);
+        else {
+          const at = r.expectedIntervalUs !== undefined ? ` at ${ms3(r.expectedIntervalUs)} ms/connection` : '';
           labels.add(`autocannon overallRate, CO-corrected${at}`);
-        } else labels.add('paced generator');
+        }
       }
     }
   }
   return labels.size ? [...labels].join(' + ') : 'paced generator';
+}
+
+/** µs → ms, three significant digits. */
+function ms3(us: number): number {
+  return +(us / 1000).toPrecision(3);
 }
 
 /** Failures by kind over every run of one figure; runs from before the breakdown count as "failed (no detail)". */

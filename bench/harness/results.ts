@@ -45,7 +45,10 @@ export interface LatencyRun {
   histogram: string;
   /** Which generator sent the load and timed it (absent in results written before the choice existed: paced). */
   generator?: OpenLoopGenerator;
-  /** autocannon runs: the coordinated-omission correction's expected interval per connection, µs. */
+  /** autocannon runs: each connection's send interval on its paced schedule, µs (autocannon-pacing.ts). */
+  connectionIntervalUs?: number;
+  /** autocannon runs saved before the pacing override (bursts per second, corrected afterwards): the
+   * coordinated-omission correction's expected interval per connection, µs. Not written any more. */
   expectedIntervalUs?: number;
 }
 
@@ -90,7 +93,7 @@ export interface RunSettings {
   latencyMs: number;
   threads: number;
   ratePcts: number[];
-  /** `--open-loop-generator` (absent in older results: paced). A scenario may still fall back to paced, see
+  /** `--open-loop-generator` (absent in older results: paced). `new-conn` is paced whatever this says, see
    * `LatencyRun.generator`. */
   openLoopGenerator?: OpenLoopGenerator;
 }

@@ -23,15 +23,6 @@ export function recordUs(h: Histogram, us: number): void {
   h.recordValue(Math.min(HIGHEST_US, Math.max(1, Math.round(us))));
 }
 
-/**
- * Records one latency in µs with HdrHistogram's coordinated-omission correction: when `us` exceeds the interval at
- * which this connection was expected to send (`expectedUs`), the requests it should have sent meanwhile are added as
- * us − expectedUs, us − 2·expectedUs, … down to expectedUs (hdr-histogram-js recordValueWithExpectedInterval).
- */
-export function recordUsCorrected(h: Histogram, us: number, expectedUs: number): void {
-  h.recordValueWithExpectedInterval(Math.min(HIGHEST_US, Math.max(1, Math.round(us))), Math.max(1, Math.round(expectedUs)));
-}
-
 /** The figures the issue asks for, in milliseconds. */
 export interface Percentiles {
   p50: number;

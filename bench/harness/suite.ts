@@ -5,8 +5,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { runAutocannon, runWrk, type ClosedLoopResult, type LoadRequest } from './closed-loop';
 import { describeMachine } from './machine';
-import type { OpenLoopGenerator } from './args';
+import { DEFAULT_OPEN_LOOP_GENERATOR, type OpenLoopGenerator } from './args';
 import { runOpenLoop, type OpenLoopResult } from './open-loop';
+import { installAutocannonPacing } from './autocannon-pacing';
 import { runAutocannonOpenLoop } from './open-loop-autocannon';
 import { hasCommand, pinPrefix, pinSelf, type Pinning } from './processes';
 import { createProgress, type Progress } from './progress';
@@ -24,6 +25,9 @@ export interface SuiteOptions {
   settings: RunSettings;
   pin: Pinning;
   tmp: string;
+  /** Per scenario id, the open-loop generator to ask for instead of `settings.openLoopGenerator` (the gate: the one
+   * its baseline took that scenario's p99 with). */
+  openLoopGenerators?: Record<string, OpenLoopGenerator>;
   /** auto: wrk when autocannon's ceiling < 1.5 × the fastest proxy (the issue's rule). */
   wrk: 'auto' | 'always' | 'never';
   quiet: boolean;
@@ -38,7 +42,11 @@ export async function runSuite(o: SuiteOptions): Promise<BenchResults> {
   const startedAt = new Date().toISOString();
   const machine = describeMachine(o.pin.note);
   pinSelf(o.pin);
-  const s = o.settings;
+  // Recorded, so that the JSON never leaves it to the "absent means paced" of older results.
+  const asked = o.settings.openLoopGenerator ?? DEFAULT_OPEN_LOOP_GENERATOR;
+  const s: RunSettings = { ...o.settings, openLoopGenerator: asked };
+  // Before anything starts: the pacing override refuses an autocannon it was not written for.
+  if (o.scenarios.some((sc) => openLoopGeneratorFor(o.openLoopGenerators?.[sc.id] ?? asked, sc) === 'autocannon')) installAutocannonPacing();
   // A proxy that runs in none of the chosen scenarios (e.g. a `-nopolicy` variant without `policies`) is left out.
   const used = o.proxies.filter((p) => o.scenarios.some((sc) => runsIn(p, sc.table)));
   const infos: ProxyInfo[] = used.map((p) => {
@@ -57,7 +65,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchResults> {
   const scenarios: ScenarioResult[] = [];
   try {
     for (const sc of o.scenarios) {
-      scenarios.push(await runScenario(o, sc, proxiesFor(runnable, sc), upstream.port, progress));
+      scenarios.push(await runScenario({ ...o, settings: s }, sc, proxiesFor(runnable, sc), upstream.port, progress));
     }
   } finally {
     await upstream.stop();
@@ -278,8 +286,9 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
     const rates = s.ratePcts.map((pct) => ({ pct, rps: Math.max(1, Math.round((slowest * pct) / 100)) }));
 
     // Open loop, one rate at a time, interleaved rounds within each rate.
-    const generator = openLoopGeneratorFor(s.openLoopGenerator, sc);
-    if (generator !== (s.openLoopGenerator ?? 'paced')) {
+    const asked = o.openLoopGenerators?.[sc.id] ?? s.openLoopGenerator ?? DEFAULT_OPEN_LOOP_GENERATOR; // set by runSuite
+    const generator = openLoopGeneratorFor(asked, sc);
+    if (generator !== asked) {
       progress.note(`${sc.id}: latency by the paced generator: autocannon cannot open a connection per request`);
     }
     const lat = new Map<string, LatencyRun[][]>(names.map((nm) => [nm, rates.map(() => [])]));
@@ -291,18 +300,18 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
           running.get(nm)!.beforeRun?.();
           const port = running.get(nm)!.port;
           const common = { rate: rate.rps, durationMs: s.latencyMs, warmupMs: OPEN_LOOP_WARMUP_MS, connections: s.connections };
-          let expectedIntervalUs: number | undefined;
+          let connectionIntervalUs: number | undefined;
           let r: OpenLoopResult;
           if (generator === 'autocannon') {
             const ac = await runAutocannonOpenLoop({ ...common, request: req(port) });
-            expectedIntervalUs = Math.round(ac.expectedIntervalUs);
+            connectionIntervalUs = Math.round(ac.connectionIntervalUs);
             r = ac;
           } else {
             r = await runOpenLoop({ ...common, port, request: rawRequest(sc, port), newConnectionPerRequest: sc.newConnection });
           }
           lat.get(nm)![ri].push({
             generator,
-            ...(expectedIntervalUs !== undefined ? { expectedIntervalUs } : {}),
+            ...(connectionIntervalUs !== undefined ? { connectionIntervalUs } : {}),
             percentiles: percentilesOf(r.histogram),
             sent: r.sent,
             completed: r.completed,
@@ -335,10 +344,11 @@ const OPEN_LOOP_WARMUP_MS = 500;
 
 /**
  * The generator that measures a scenario's latency: the one asked for, except that `new-conn` stays with the paced
- * generator, since autocannon has no connection-per-request mode (its `reconnectRate` resets the connection before
- * emitting the response: lib/httpClient.js kOnMessageComplete).
+ * generator, since autocannon has no connection-per-request mode: its `reconnectRate` resets the connection before
+ * emitting the response (lib/httpClient.js kOnMessageComplete, line 92), so with `reconnectRate: 1` no response is
+ * ever reported, and it opens the next connection right after a response instead of when the request is due.
  */
-export function openLoopGeneratorFor(asked: OpenLoopGenerator | undefined, sc: Pick<Scenario, 'newConnection'>): OpenLoopGenerator {
+export function openLoopGeneratorFor(asked: OpenLoopGenerator, sc: Pick<Scenario, 'newConnection'>): OpenLoopGenerator {
   return asked === 'autocannon' && !sc.newConnection ? 'autocannon' : 'paced';
 }
 

@@ -1,6 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareRatios, DEFAULT_THRESHOLDS, formatChecks, poolRuns, quantile, ratiosOf, type RatioTable } from '../../bench/harness/compare';
+import {
+  compareRatios,
+  DEFAULT_THRESHOLDS,
+  formatChecks,
+  openLoopMismatches,
+  poolRuns,
+  quantile,
+  ratiosOf,
+  scenarioGenerators,
+  type RatioTable,
+} from '../../bench/harness/compare';
 import type { BenchResults, ProxyScenarioResult } from '../../bench/harness/results';
 
 function table(p99: number, throughput: number, peer = 'nginx', proxy = 'gatemesh-uws'): RatioTable {
@@ -164,3 +174,55 @@ test('formatChecks keeps the columns apart for a long reference name (--baseline
   assert.equal(long.indexOf('p99@50%'), col);
   assert.equal(short.indexOf('req/s ratio'), col);
 });
+
+// ---- which open-loop generator took the p99s ----
+
+/** A proxy whose 50 % rate runs were timed by these generators (undefined: a run saved before the field). */
+function timedBy(...gens: ('paced' | 'autocannon' | undefined)[]): ProxyScenarioResult {
+  const p = proxyResult(1000, 1);
+  const pct = p.latency[0].median;
+  p.latency[0].runs = gens.map((generator) => ({ percentiles: pct, sent: 1, completed: 1, errors: 0, non2xx: 0, achievedRate: 1, histogram: '', ...(generator ? { generator } : {}) }));
+  return p;
+}
+
+test('scenarioGenerators: per scenario, from the 50 % rate runs; older runs read as paced; a mix shows both', () => {
+  const r = results(
+    [['nginx', 'peer'], ['gatemesh-uws', 'gatemesh']],
+    { id: 'small-get', proxies: { nginx: timedBy('autocannon', 'autocannon'), 'gatemesh-uws': timedBy('autocannon') } },
+    { id: 'new-conn', rates: [{ pct: 50, rps: 1 }], proxies: { nginx: timedBy('paced'), 'gatemesh-uws': timedBy(undefined) } },
+    { id: 'mixed', rates: [{ pct: 50, rps: 1 }], proxies: { nginx: timedBy('paced'), 'gatemesh-uws': timedBy('autocannon') } },
+    { id: 'no-50', rates: [{ pct: 25, rps: 1 }], proxies: { nginx: timedBy('paced') } },
+  );
+  assert.deepEqual(scenarioGenerators(r), { 'small-get': 'autocannon', 'new-conn': 'paced', mixed: 'autocannon+paced' });
+});
+
+const ratios: RatioTable = { 'small-get': table(1, 1)['small-get'], 'new-conn': table(1, 1)['small-get'] };
+
+const mismatches: { desc: string; base: Record<string, 'paced' | 'autocannon'> | undefined; cand: Record<string, string>; want: string[] }[] = [
+  { desc: 'same generators compare', base: { 'small-get': 'autocannon', 'new-conn': 'paced' }, cand: { 'small-get': 'autocannon', 'new-conn': 'paced' }, want: [] },
+  {
+    desc: 'a baseline without the field was paced: an autocannon run does not compare with it',
+    base: undefined,
+    cand: { 'small-get': 'autocannon', 'new-conn': 'paced' },
+    want: ['small-get: baseline paced, this run autocannon'],
+  },
+  {
+    desc: 'an autocannon baseline and a paced run',
+    base: { 'small-get': 'autocannon', 'new-conn': 'paced' },
+    cand: { 'small-get': 'paced' },
+    want: ['small-get: baseline autocannon, this run paced'],
+  },
+  { desc: 'a scenario the baseline has no ratios for is not checked (unmatched, not gated)', base: {}, cand: { routes: 'autocannon' }, want: [] },
+  {
+    desc: 'a scenario missing from the map reads as paced',
+    base: { 'small-get': 'autocannon' },
+    cand: { 'small-get': 'autocannon', 'new-conn': 'autocannon' },
+    want: ['new-conn: baseline paced, this run autocannon'],
+  },
+];
+
+for (const c of mismatches) {
+  test(`openLoopMismatches: ${c.desc}`, () => {
+    assert.deepEqual(openLoopMismatches({ ratios, ...(c.base ? { openLoopGenerators: c.base } : {}) }, c.cand), c.want);
+  });
+}

@@ -60,14 +60,17 @@ test('describeFailures: largest first, empty when nothing failed', () => {
   assert.equal(describeFailures(mergeFailures([{ a: 1 }, undefined, { b: 2, a: 2 }])), '3 a, 2 b');
 });
 
-test('latencyGeneratorLabel: older runs read as paced; autocannon runs name the correction interval', () => {
+test('latencyGeneratorLabel: older runs read as paced; autocannon runs name their pacing interval', () => {
   const paced = scenario({ x: proxy([clean], [lat(), lat({ generator: 'paced' })]) });
   assert.equal(latencyGeneratorLabel(paced), 'paced generator');
   assert.match(scenarioTable(paced), /latency: open loop \(paced generator\) at 50% = 2,441/);
-  const ac = scenario({ x: proxy([clean], [lat({ generator: 'autocannon', expectedIntervalUs: 5000 })]) });
-  assert.equal(latencyGeneratorLabel(ac), 'autocannon overallRate, CO-corrected at 5 ms/connection');
-  const both = scenario({ x: proxy([clean], [lat({ generator: 'autocannon', expectedIntervalUs: 20480 }), lat()]) });
-  assert.equal(latencyGeneratorLabel(both), 'autocannon overallRate, CO-corrected at 20.5 ms/connection + paced generator');
+  const ac = scenario({ x: proxy([clean], [lat({ generator: 'autocannon', connectionIntervalUs: 5000 })]) });
+  assert.equal(latencyGeneratorLabel(ac), 'autocannon overallRate, paced every 5 ms/connection');
+  const both = scenario({ x: proxy([clean], [lat({ generator: 'autocannon', connectionIntervalUs: 20480 }), lat()]) });
+  assert.equal(latencyGeneratorLabel(both), 'autocannon overallRate, paced every 20.5 ms/connection + paced generator');
+  // Saved before the pacing override: bursts, corrected afterwards.
+  const old = scenario({ x: proxy([clean], [lat({ generator: 'autocannon', expectedIntervalUs: 5000 })]) });
+  assert.equal(latencyGeneratorLabel(old), 'autocannon overallRate, CO-corrected at 5 ms/connection');
 });
 
 /** A proxy row with this closed-loop median. */
