@@ -139,6 +139,25 @@ describe('buildUpstreamHead', () => {
     assert.equal(s, 'POST /p?q=1 HTTP/1.1\r\nhost: h\r\nte: trailers\r\nx-b: 2\r\ncontent-length: 3\r\nx-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\n\r\n');
   });
 
+  it('X-Forwarded-* follow each request when peer, scheme or Host change between requests (the reused lines)', () => {
+    const t = new TrustedProxies([]);
+    const cases: { remoteAddress: string; scheme: string; host: string }[] = [
+      { remoteAddress: '10.0.0.1', scheme: 'http', host: 'a' },
+      { remoteAddress: '10.0.0.1', scheme: 'http', host: 'a' },
+      { remoteAddress: '10.0.0.2', scheme: 'http', host: 'a' },
+      { remoteAddress: '10.0.0.2', scheme: 'https', host: 'a' },
+      { remoteAddress: '10.0.0.2', scheme: 'https', host: 'b:8080' },
+      { remoteAddress: '10.0.0.1', scheme: 'http', host: 'a' },
+    ];
+    for (const c of cases) {
+      const h = head({ remoteAddress: c.remoteAddress, scheme: c.scheme, headers: ['host', c.host] });
+      const f = newRequestFraming();
+      assert.equal(checkRequestHead(h, settings, true, f), null);
+      const s = buildUpstreamHead(h, f, t, false);
+      assert.ok(s.endsWith(`x-forwarded-for: ${c.remoteAddress}\r\nx-forwarded-proto: ${c.scheme}\r\nx-forwarded-host: ${c.host}\r\n\r\n`), JSON.stringify([c, s]));
+    }
+  });
+
   it('appends to X-Forwarded-For from a trusted proxy', () => {
     const h = head({ headers: ['host', 'h', 'x-forwarded-for', '1.1.1.1', 'x-forwarded-proto', 'https'] });
     const f = newRequestFraming();
