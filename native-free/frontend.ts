@@ -33,6 +33,7 @@ import {
   SKIP_UPGRADE,
 } from './parser';
 import { startUpgrade } from './upgrade';
+import { closeSection, openSection } from '../src/shared/section-clock';
 
 const kConn = Symbol('gatemesh.conn');
 type Sock = net.Socket & { [kConn]?: Conn };
@@ -134,6 +135,10 @@ function onConnection(this: Srv, socket: Sock): void {
   const parser = allocParser(socket, s.maxHeaderBytes + s.maxUriBytes + 1024) as Parser;
   const conn = new Conn(socket, listener, parser);
   conn.onTimeout = onHeadersTimeout;
+  // `conn` goes back to null when the connection closes (releaseParser): null first, so that V8
+  // sees both kinds of value before it optimizes the parser callbacks, not at the first close
+  // (a field type change there deoptimizes every callback; --trace-deopt, "code dependencies").
+  parser.conn = null;
   parser.conn = conn;
   parser[K_ON_HEADERS] = onParserHeaders;
   parser[K_ON_HEADERS_COMPLETE] = onParserHeadersComplete;
@@ -243,10 +248,14 @@ function onParserHeadersComplete(
     conn.upgradeReq = req;
     return SKIP_UPGRADE;
   }
+  // Arrival, routing and the upstream write share one clock reading (src/shared/section-clock.ts).
+  openSection();
   try {
     onRequest(conn, req);
   } catch {
     conn.socket.destroy();
+  } finally {
+    closeSection();
   }
   return 0;
 }
