@@ -7,7 +7,7 @@ import type { Settings } from '../src/env';
 import type { BoundListener, RequestHandler, UpgradeHandler } from '../src/frontend/types';
 import type { HttpParser, ParsedRequest } from './parser';
 import { unwrapAddress } from './incoming-head';
-import { errorResponse } from './raw-response';
+import { errorResponse, flat } from './raw-response';
 import { startUpgrade } from './upgrade';
 
 /** The exchange shape the connection needs (NativeExchange in exchange.ts). */
@@ -43,8 +43,9 @@ export class NativeListener implements BoundListener {
   port = 0;
   /** Coarse clock (ms) for idle and header deadlines, advanced by the sweep. */
   now = Date.now();
-  /** `Connection: keep-alive` plus `Keep-Alive: timeout=<idle s>` (when ≥ 1 s), built once. */
-  readonly keepAliveFields: string;
+  /** `Connection: keep-alive` plus `Keep-Alive: timeout=<idle s>` (when ≥ 1 s) and the blank line
+   *  that ends the head, built once. */
+  readonly keepAliveEnd: string;
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
@@ -55,7 +56,7 @@ export class NativeListener implements BoundListener {
     readonly onUpgrade: UpgradeHandler,
   ) {
     const seconds = Math.floor(settings.idleTimeoutMs / 1000);
-    this.keepAliveFields = 'Connection: keep-alive\r\n' + (seconds >= 1 ? `Keep-Alive: timeout=${seconds}\r\n` : '');
+    this.keepAliveEnd = flat('Connection: keep-alive\r\n' + (seconds >= 1 ? `Keep-Alive: timeout=${seconds}\r\n` : '') + '\r\n');
   }
 
   /**
@@ -145,7 +146,9 @@ export class Conn {
   upgradeReq: ParsedRequest | null = null;
   /** Exchanges that ended with bytes still queued in the socket, retired once flushed. */
   flushing: LiveExchange[] = [];
-  parser: HttpParser | null;
+  /** Null once the connection stops speaking HTTP; null before the constructor sets it too, so
+   *  that V8 does not deoptimize this class's users at the first close (see onConnection). */
+  parser: HttpParser | null = null;
   /** The socket's libuv handle while the parser consumes it (reads are paused on it). */
   handle: { reading?: boolean; readStart(): number; readStop(): number } | null = null;
   /** Exchanges linked (requests read and not yet answered in full). */

@@ -142,6 +142,55 @@ describe('native-free: framing', () => {
     assert.ok(!data.includes('X-Dropped'));
   });
 
+  it('a head whose body comes later leaves on its own, the body after it', async () => {
+    const port = await serve((_h, ds) => {
+      ds.writeHead(200, 'OK', ['Content-Type', 'text/plain'], 5, false);
+      setTimeout(() => {
+        ds.writeBody(Buffer.from('hello'));
+        ds.end(null);
+      }, 150);
+    });
+    const c = new Client(port);
+    await c.ready();
+    c.write(GET());
+    const head = (await c.until((b) => b.includes('\r\n\r\n'))).toString('latin1');
+    assert.match(head, /^HTTP\/1\.1 200 OK\r\n[^]*Content-Length: 5\r\n[^]*\r\n\r\n$/, 'the head alone');
+    const [r] = parseResponses(await c.until((b) => b.includes('hello')), false);
+    assert.equal(r.body.toString(), 'hello');
+    c.destroy();
+  });
+
+  it('heads written in one turn on several connections all leave before their bodies', async () => {
+    const waiting: Downstream[] = [];
+    const port = await serve((_h, ds) => {
+      waiting.push(ds);
+      if (waiting.length < 3) return;
+      for (const d of waiting) d.writeHead(200, 'OK', [], -1, false);
+      setTimeout(() => {
+        for (const d of waiting) {
+          d.writeBody(Buffer.from('late'));
+          d.end(null);
+        }
+      }, 150);
+    });
+    const clients = [new Client(port), new Client(port), new Client(port)];
+    await Promise.all(clients.map((c) => c.ready()));
+    for (const c of clients) {
+      c.write(GET());
+      await delay(20); // in this order: the third request answers all three
+    }
+    for (const c of clients) {
+      const head = (await c.until((b) => b.includes('\r\n\r\n'))).toString('latin1');
+      assert.match(head, /^HTTP\/1\.1 200 OK\r\n[^]*Transfer-Encoding: chunked\r\n/);
+      assert.ok(!head.includes('late'), 'the head alone');
+    }
+    for (const c of clients) {
+      const [r] = parseResponses(await c.until((b) => b.includes('late\r\n0\r\n\r\n')), false);
+      assert.equal(r.body.toString(), 'late');
+      c.destroy();
+    }
+  });
+
   it('HEAD reports the length and sends no body; the connection stays usable', async () => {
     const port = await serve((head, ds) => {
       ds.writeHead(200, '', ['Content-Type', 'text/plain'], 1234, head.method === 'HEAD');
