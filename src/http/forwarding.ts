@@ -5,69 +5,62 @@ import net from 'node:net';
 import type { IncomingHead } from './downstream';
 import type { RequestFraming } from './request-head';
 
+/** droppedIn(): the field is never forwarded upstream in a request. */
+const IN_REQUEST = 1;
+/** droppedIn(): the field is not relayed in a response. */
+const IN_RESPONSE = 2;
+const IN_BOTH = IN_REQUEST | IN_RESPONSE;
+
 /**
- * Request fields that are never forwarded (lower-case): hop-by-hop (RFC 9110 §7.6.1), framing
- * (re-derived on each side), Host and X-Forwarded-* (written by buildUpstreamHead), Expect (the
- * front end answers 100-continue, RFC 9110 §10.1.1) and Proxy-Authorization (consumed by the proxy
- * it is addressed to, RFC 9110 §11.7.2). `te` is special-cased: `TE: trailers` may pass.
+ * Where a lower-case field name is dropped, one table for both directions:
+ * - both: hop-by-hop fields (RFC 9110 §7.6.1; `te` is special-cased in requests, `TE: trailers`
+ *   may pass) and Content-Length (framing is re-derived on each side);
+ * - requests: Host and X-Forwarded-* (buildUpstreamHead writes them), Expect (the front end answers
+ *   100-continue, RFC 9110 §10.1.1), Proxy-Authorization and Proxy-Authenticate (consumed by the
+ *   proxy they are addressed to, RFC 9110 §11.7);
+ * - responses: Date (both front ends write their own; uWS cannot be told not to).
  *
  * A switch on the length, not a Set: the uws front end's header names are new strings on every
  * request, so Set#has hashes each one. Node 20, names sliced fresh from a Buffer per lookup
  * (a browser-like mix, most of them kept): Set 20 ns → switch 4.5 ns per name.
  */
-export function isRequestHopByHop(name: string): boolean {
+function droppedIn(name: string): number {
   switch (name.length) {
     case 2:
-      return name === 'te';
+      return name === 'te' ? IN_BOTH : 0;
     case 4:
-      return name === 'host';
+      return name === 'host' ? IN_REQUEST : name === 'date' ? IN_RESPONSE : 0;
     case 6:
-      return name === 'expect';
+      return name === 'expect' ? IN_REQUEST : 0;
     case 7:
-      return name === 'trailer' || name === 'upgrade';
+      return name === 'trailer' || name === 'upgrade' ? IN_BOTH : 0;
     case 10:
-      return name === 'connection' || name === 'keep-alive';
+      return name === 'connection' || name === 'keep-alive' ? IN_BOTH : 0;
     case 14:
-      return name === 'content-length';
+      return name === 'content-length' ? IN_BOTH : 0;
     case 15:
-      return name === 'x-forwarded-for';
+      return name === 'x-forwarded-for' ? IN_REQUEST : 0;
     case 16:
-      return name === 'proxy-connection' || name === 'x-forwarded-host';
+      return name === 'proxy-connection' ? IN_BOTH : name === 'x-forwarded-host' ? IN_REQUEST : 0;
     case 17:
-      return name === 'transfer-encoding' || name === 'x-forwarded-proto';
+      return name === 'transfer-encoding' ? IN_BOTH : name === 'x-forwarded-proto' ? IN_REQUEST : 0;
     case 18:
-      return name === 'proxy-authenticate';
+      return name === 'proxy-authenticate' ? IN_REQUEST : 0;
     case 19:
-      return name === 'proxy-authorization';
+      return name === 'proxy-authorization' ? IN_REQUEST : 0;
     default:
-      return false;
+      return 0;
   }
 }
 
-/**
- * Response fields the front end writes itself (framing, Connection, Date: both front ends write
- * their own, uWS cannot be told not to) or that must not cross (hop-by-hop), lower-case. A switch
- * for the same reason as isRequestHopByHop.
- */
+/** The request field is not forwarded upstream (droppedIn). */
+export function isRequestHopByHop(name: string): boolean {
+  return (droppedIn(name) & IN_REQUEST) !== 0;
+}
+
+/** The response field is not relayed to the client (droppedIn). */
 export function isResponseDropped(name: string): boolean {
-  switch (name.length) {
-    case 2:
-      return name === 'te';
-    case 4:
-      return name === 'date';
-    case 7:
-      return name === 'trailer' || name === 'upgrade';
-    case 10:
-      return name === 'connection' || name === 'keep-alive';
-    case 14:
-      return name === 'content-length';
-    case 16:
-      return name === 'proxy-connection';
-    case 17:
-      return name === 'transfer-encoding';
-    default:
-      return false;
-  }
+  return (droppedIn(name) & IN_RESPONSE) !== 0;
 }
 
 /**
