@@ -7,7 +7,8 @@ import type { Settings } from '../src/env';
 import type { BoundListener, RequestHandler, UpgradeHandler } from '../src/frontend/types';
 import type { HttpParser, ParsedRequest } from './parser';
 import { unwrapAddress } from './incoming-head';
-import { errorResponse, flat } from './raw-response';
+import { flat } from '../src/shared/flat-string';
+import { errorResponse } from './raw-response';
 import { startUpgrade } from './upgrade';
 
 /** The exchange shape the connection needs (NativeExchange in exchange.ts). */

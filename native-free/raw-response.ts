@@ -3,6 +3,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorSpec } from '../src/errors';
 import { errorBody } from '../src/errors';
+import { flat } from '../src/shared/flat-string';
 
 let dateText = '';
 let dateAt = 0;
@@ -146,12 +147,6 @@ function internalized(s: string): string {
   return Object.keys({ [s]: 0 })[0];
 }
 
-/** V8 keeps a string built by `+` as a tree until something needs it flat; ToNumber flattens it
- *  in place (the flatstr idiom, as src/log.ts), so a cached piece is copied as one run. */
-export function flat(s: string): string {
-  (s as unknown as number) | 0;
-  return s;
-}
 
 // The last Content-Length ending built: a proxied upstream repeats its length, and the ending
 // (`end`: the Connection field and the blank line) is one of a listener's two constants.

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import type { Settings } from './env';
+import { flat } from './shared/flat-string';
 
 export type Logger = pino.Logger;
 
@@ -219,13 +220,6 @@ let fAttempts = -2;
 let fClient = '';
 /** `,"attempts":…,"client":…` (attempts left out when the record has none). */
 let fTail = '';
-
-/** V8 keeps a string built by `+` as a tree until something needs it flat; ToNumber flattens it
- *  in place (the flatstr idiom), so the batch write copies a memo as one run. */
-function flat(s: string): string {
-  (s as unknown as number) | 0;
-  return s;
-}
 
 /**
  * One access-log line, the JSON pino would write for `logger.info(rec)` with an ISO `time`
