@@ -55,6 +55,13 @@ export interface Settings {
   quotaDb: string;
   /** Keys the quota table holds (fixed memory); default 65536. */
   quotaMaxKeys: number;
+  /**
+   * Settings given explicitly that the uws front end cannot carry out, as `NAME=value`: uWS.js 20.30
+   * closes idle and slow-head connections on its own fixed timer (10 s, in 4 s ticks) and gives no
+   * per-connection hook to count connections. With GATEMESH_FRONTEND=auto any entry here selects
+   * native-free, which honours all three (src/main.ts chooseFrontend); an unset variable keeps uws.
+   */
+  uwsUnsupported: string[];
   /** How often quota counts are persisted (SQLite or Redis), ms; default 1000 — the most a crash can lose. */
   quotaSyncMs: number;
 }
@@ -102,5 +109,21 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     quotaDb: env.GATEMESH_QUOTA_DB || 'gatemesh-quotas.db',
     quotaMaxKeys: int(env, 'GATEMESH_QUOTA_MAX_KEYS', 65536, 64),
     quotaSyncMs: int(env, 'GATEMESH_QUOTA_SYNC_MS', 1000, 10),
+    uwsUnsupported: uwsUnsupported(env),
   };
+}
+
+/** uWS's own HTTP timeout (HTTP_IDLE_TIMEOUT_S in uWS 20.30's HttpContext.h), ms. */
+const UWS_FIXED_TIMEOUT_MS = 10000;
+
+/** See Settings.uwsUnsupported: explicit values uws cannot honour. */
+function uwsUnsupported(env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  for (const name of ['GATEMESH_HEADERS_TIMEOUT_MS', 'GATEMESH_IDLE_TIMEOUT_MS']) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '' && Number(raw.trim()) !== UWS_FIXED_TIMEOUT_MS) out.push(`${name}=${raw.trim()}`);
+  }
+  const max = env.GATEMESH_MAX_CONNECTIONS;
+  if (max !== undefined && max !== '' && Number(max.trim()) > 0) out.push(`GATEMESH_MAX_CONNECTIONS=${max.trim()}`);
+  return out;
 }

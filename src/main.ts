@@ -35,11 +35,25 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/** Chooses the front end: `auto` prefers uws, and says once why when it cannot. */
-export function chooseFrontend(settings: Settings, log: Logger): 'uws' | 'native-free' {
+/**
+ * Chooses the front end: `auto` prefers uws, and says once why when it does not. A timeout or
+ * connection limit set explicitly that uws cannot carry out (Settings.uwsUnsupported) selects
+ * native-free under `auto`: the setting the user wrote is honoured before the faster front end.
+ * `GATEMESH_FRONTEND=uws` keeps uws and warns once that those settings do not apply.
+ */
+export function chooseFrontend(settings: Settings, log: Logger, uwsMissing: () => string | null = uwsUnavailableReason): 'uws' | 'native-free' {
   if (settings.frontend === 'native-free') return 'native-free';
-  const why = uwsUnavailableReason();
-  if (why === null) return 'uws';
+  const why = uwsMissing();
+  const unsupported = settings.uwsUnsupported.join(', ');
+  if (why === null) {
+    if (unsupported.length === 0) return 'uws';
+    if (settings.frontend === 'uws') {
+      log.warn(`GATEMESH_FRONTEND=uws does not apply ${unsupported}: uWS.js closes idle and slow-head connections after its fixed ~10 s and cannot count connections (GATEMESH_MAX_CONNECTIONS then limits requests in flight)`);
+      return 'uws';
+    }
+    log.info(`front end native-free: ${unsupported} needs it (uws has a fixed ~10 s idle and headers timeout and no connection count)`);
+    return 'native-free';
+  }
   if (settings.frontend === 'uws') throw new Error(`GATEMESH_FRONTEND=uws but ${why}`);
   log.warn(`front end native-free: ${why}; the package's JS fallback is never used`);
   return 'native-free';

@@ -6,6 +6,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { readSettings } from '../src/env';
+import type { Logger } from '../src/log';
+import { chooseFrontend } from '../src/main';
 import { FRONTENDS, nativeConfig, startGateway, tempDir, writeConfig } from './helpers/gateway';
 import { echoUpstream, httpUpstream, rawRequest, request } from './helpers/servers';
 
@@ -211,6 +214,106 @@ describe('HTTP/1.0 clients [native-free]', () => {
     } finally {
       await gw.stop();
       await up.close();
+    }
+  });
+});
+
+/** A logger that keeps its warn and info lines. */
+function keptLog(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const log = { warn: (m: string) => lines.push('warn ' + m), info: (m: string) => lines.push('info ' + m) } as unknown as Logger;
+  return { log, lines };
+}
+
+describe('chooseFrontend', () => {
+  const loads = (): null => null;
+  const missing = (): string => 'no native binary for this Node';
+
+  it('auto: uws when it loads and nothing asks for more', () => {
+    const { log, lines } = keptLog();
+    assert.equal(chooseFrontend(readSettings({}), log, loads), 'uws');
+    assert.deepEqual(lines, []);
+  });
+
+  it('auto: native-free, with one line naming the variables, when a timeout or connection limit needs it', () => {
+    const { log, lines } = keptLog();
+    assert.equal(chooseFrontend(readSettings({ GATEMESH_IDLE_TIMEOUT_MS: '2000', GATEMESH_MAX_CONNECTIONS: '5' }), log, loads), 'native-free');
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /^info front end native-free: GATEMESH_IDLE_TIMEOUT_MS=2000, GATEMESH_MAX_CONNECTIONS=5/);
+  });
+
+  it('uws asked for by name stays uws and warns that those settings do not apply', () => {
+    const { log, lines } = keptLog();
+    assert.equal(chooseFrontend(readSettings({ GATEMESH_FRONTEND: 'uws', GATEMESH_HEADERS_TIMEOUT_MS: '500' }), log, loads), 'uws');
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /^warn GATEMESH_FRONTEND=uws does not apply GATEMESH_HEADERS_TIMEOUT_MS=500/);
+  });
+
+  it('native-free by name, or uws missing under auto; uws by name when missing is an error', () => {
+    const { log, lines } = keptLog();
+    assert.equal(chooseFrontend(readSettings({ GATEMESH_FRONTEND: 'native-free' }), log, loads), 'native-free');
+    assert.equal(chooseFrontend(readSettings({}), log, missing), 'native-free');
+    assert.match(lines[0], /front end native-free: no native binary/);
+    assert.throws(() => chooseFrontend(readSettings({ GATEMESH_FRONTEND: 'uws' }), log, missing), /GATEMESH_FRONTEND=uws but no native binary/);
+  });
+});
+
+describe('GATEMESH_FRONTEND=auto honours explicit connection settings (the binary)', () => {
+  const config = (port: number): string => nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${port}"]\n`);
+  const frontendOf = async (adminPort: number): Promise<string> => JSON.parse((await request(adminPort, { path: '/config' })).body).frontend;
+
+  it('unset: uws', async () => {
+    const echo = await echoUpstream();
+    const gw = await startGateway('uws', config(echo.port), { GATEMESH_FRONTEND: 'auto' });
+    try {
+      assert.equal(await frontendOf(gw.adminPort), 'uws');
+    } finally {
+      await gw.stop();
+      await echo.close();
+    }
+  });
+
+  it('GATEMESH_IDLE_TIMEOUT_MS=300: an idle keep-alive connection is closed after ~300 ms, not uWS\'s 10 s', async () => {
+    const echo = await echoUpstream();
+    const gw = await startGateway('uws', config(echo.port), { GATEMESH_FRONTEND: 'auto', GATEMESH_IDLE_TIMEOUT_MS: '300' });
+    try {
+      assert.equal(await frontendOf(gw.adminPort), 'native-free');
+      assert.match(gw.stderr(), /front end native-free: GATEMESH_IDLE_TIMEOUT_MS=300/);
+      const s = net.connect(gw.port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => (got += d.toString('latin1')));
+      const closed = new Promise<number>((r) => s.on('close', () => r(Date.now())));
+      s.write('GET /x HTTP/1.1\r\nHost: h\r\n\r\n');
+      const start = Date.now();
+      const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))]);
+      s.destroy();
+      assert.match(got, /^HTTP\/1\.1 200/);
+      assert.ok(at > 0 && at - start < 3000, `closed after ${at < 0 ? '>5000' : at - start} ms`);
+    } finally {
+      await gw.stop();
+      await echo.close();
+    }
+  });
+
+  it('GATEMESH_MAX_CONNECTIONS=1: a second connection is refused while the first is open', async () => {
+    const echo = await echoUpstream();
+    const gw = await startGateway('uws', config(echo.port), { GATEMESH_FRONTEND: 'auto', GATEMESH_MAX_CONNECTIONS: '1' });
+    try {
+      assert.equal(await frontendOf(gw.adminPort), 'native-free');
+      const first = net.connect(gw.port, '127.0.0.1');
+      await new Promise<void>((r) => first.once('connect', () => r()));
+      let firstGot = '';
+      first.on('data', (d) => (firstGot += d.toString('latin1')));
+      first.write('GET /x HTTP/1.1\r\nHost: h\r\n\r\n');
+      for (let i = 0; i < 100 && !firstGot.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.match(firstGot, /^HTTP\/1\.1 200/);
+      const second = await rawRequest(gw.port, 'GET /x HTTP/1.1\r\nHost: h\r\n\r\n', 1000);
+      assert.equal(second.status, 0, 'no response on the second connection');
+      assert.ok(second.closed, 'the second connection is closed');
+      first.destroy();
+    } finally {
+      await gw.stop();
+      await echo.close();
     }
   });
 });
