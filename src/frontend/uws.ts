@@ -284,7 +284,10 @@ export class UwsDownstream implements Downstream {
     this.chunk = chunk;
     this.cork(corkedWrite);
     this.chunk = EMPTY;
-    return this.pending === null && this.drainCb === null ? true : this.writeOk;
+    // False until onWritable: the caller stops reading the upstream. uWS's write() (chunked, no
+    // Content-Length) keeps every chunk it is given, so ignoring its false let a client that read
+    // nothing fill the gateway's memory with the whole body (test/proxy/slow-reader.test.ts).
+    return this.writeOk;
   }
 
   private writeOk = true;

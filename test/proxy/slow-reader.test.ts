@@ -3,6 +3,7 @@
 // count. The exact case of the last bytes meeting backpressure as the response ends is driven
 // deterministically in test/frontend/uws.test.ts.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { FRONTENDS, nativeConfig, startGateway } from '../helpers/gateway';
@@ -86,6 +87,61 @@ for (const fe of FRONTENDS) {
       } finally {
         await gw.stop();
         await up.close();
+      }
+    });
+
+    it('a client that stops reading a chunked response stops the upstream too (bounded memory), then gets every byte', { timeout: 60_000 }, async () => {
+      // No Content-Length: the front end streams it chunked (uws: res.write, whose backpressure
+      // was once ignored: a client that read nothing made the gateway buffer the whole body).
+      const total = 256 * 1024 * 1024;
+      const piece = Buffer.alloc(64 * 1024, 0x63);
+      let sent = 0;
+      const upstream = http.createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const pump = (): void => {
+          while (sent < total) {
+            sent += piece.length;
+            if (!res.write(piece)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end();
+        };
+        pump();
+      });
+      await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+      const upPort = (upstream.address() as net.AddressInfo).port;
+      const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${upPort}"]\n`), {
+        GATEMESH_ACCESS_LOG: 'off',
+      });
+      const c = net.connect(gw.port, '127.0.0.1');
+      try {
+        c.pause();
+        c.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n');
+        // Long enough for an unbounded front end to have taken far more than the socket buffers
+        // on the way (a few MiB each) can hold.
+        await new Promise((r) => setTimeout(r, 1500));
+        const stalledAt = sent;
+        assert.ok(stalledAt < 64 * 1024 * 1024, `the upstream sent ${stalledAt} bytes to a client that read none`);
+        // Reading again, the client gets the whole body, in order, with the chunked framing.
+        let bytes = 0;
+        let tail = '';
+        await new Promise<void>((resolve, reject) => {
+          c.on('data', (d: Buffer) => {
+            bytes += d.length;
+            tail = (tail + d.toString('latin1', Math.max(0, d.length - 16))).slice(-16);
+            if (tail.endsWith('\r\n0\r\n\r\n')) resolve();
+          });
+          c.on('error', reject);
+          c.on('close', () => reject(new Error(`closed after ${bytes} bytes`)));
+          c.resume();
+        });
+        assert.ok(bytes > total, `${bytes} bytes for a ${total}-byte body`);
+      } finally {
+        c.destroy();
+        await gw.stop();
+        await new Promise<void>((r) => upstream.close(() => r()));
       }
     });
   });
