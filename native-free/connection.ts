@@ -63,12 +63,13 @@ export class NativeListener implements BoundListener {
   /**
    * One timer per listener checks every connection's deadlines, as node:http's
    * connectionsCheckingInterval does: a request head not complete within headersTimeoutMs
-   * gets 408 (RFC 9110 §15.5.9), a connection idle for idleTimeoutMs is closed. Period: a
-   * quarter of the shorter limit, between 10 ms and 1 s.
+   * gets 408 (RFC 9110 §15.5.9), a connection idle for idleTimeoutMs is closed, and one whose
+   * client has taken no bytes for sendTimeoutMs while some wait is closed. Period: a quarter of
+   * the shortest limit, between 10 ms and 1 s.
    */
   startSweeper(): void {
     const s = this.settings;
-    const period = Math.min(1000, Math.max(10, Math.floor(Math.min(s.headersTimeoutMs, s.idleTimeoutMs) / 4)));
+    const period = Math.min(1000, Math.max(10, Math.floor(Math.min(s.headersTimeoutMs, s.idleTimeoutMs, s.sendTimeoutMs) / 4)));
     this.sweeper = setInterval(sweep, period, this);
     this.sweeper.unref();
   }
@@ -76,8 +77,25 @@ export class NativeListener implements BoundListener {
   sweep(): void {
     const now = Date.now();
     this.now = now;
-    const { headersTimeoutMs, idleTimeoutMs } = this.settings;
+    const { headersTimeoutMs, idleTimeoutMs, sendTimeoutMs } = this.settings;
     for (const conn of this.conns) {
+      const socket = conn.socket;
+      if (socket.writableLength !== 0) {
+        // Send timeout (nginx's send_timeout): bytes wait for the client and none of them has
+        // left since the last progress. bytesWritten counts what is queued too, so minus
+        // writableLength it is what the socket has written out, and grows with every write that
+        // completes (at most one upstream read, 64 KiB, at a time).
+        const sent = socket.bytesWritten - socket.writableLength;
+        if (conn.sendStallSince === 0 || sent !== conn.sentMark) {
+          conn.sentMark = sent;
+          conn.sendStallSince = now;
+        } else if (now - conn.sendStallSince > sendTimeoutMs) {
+          socket.destroy(); // every exchange on it is killed, their upstream requests cancelled
+          continue;
+        }
+      } else {
+        conn.sendStallSince = 0;
+      }
       if (conn.headStart !== 0) {
         // While we do not read (pipelining depth, body back-pressure) the client cannot finish
         // its head: the clock restarts instead of running against it.
@@ -135,6 +153,10 @@ export class Conn {
   /** An upgrade request that arrived behind in-flight responses, and the bytes after its head. */
   pendingUpgrade: ParsedRequest | null = null;
   pendingUpgradeHead: Buffer | null = null;
+  /** Send timeout: when the client last took bytes while some were waiting (0 = nothing waits),
+   *  and how many the socket had written out then (sweep). */
+  sendStallSince = 0;
+  sentMark = 0;
   /** When the current request head began (Date.now()); 0 = none in progress. A new connection
    *  counts from its accept, as in node:http: one that sends nothing gets the headers timeout. */
   headStart: number;

@@ -185,6 +185,9 @@ export class UpgradeExchange implements UpgradeDownstream {
     socket.removeListener('data', onEarlyData);
     socket.pipe(upstream);
     upstream.pipe(socket);
+    // Bytes either way pass through the client socket (read, or written by the pipe), so its
+    // inactivity timer is the tunnel's idle timer (GATEMESH_TUNNEL_IDLE_TIMEOUT_MS).
+    socket.setTimeout(this.listener.settings.tunnelIdleTimeoutMs, onTunnelIdle);
   }
 
   // ---- front-end side ----------------------------------------------------------------------
@@ -262,6 +265,10 @@ function onEarlyData(this: Sock, chunk: Buffer): void {
 }
 function onClientDrain(this: Sock): void {
   this[kUpgrade]!.deliverDrain();
+}
+function onTunnelIdle(this: Sock): void {
+  // Closing the client side closes the upstream too (clientClosed).
+  this.destroy();
 }
 function onUpstreamError(this: Sock): void {
   this[kUpgrade]!.upstreamFailed();

@@ -24,6 +24,17 @@ export interface Settings {
   idleTimeoutMs: number;
   /** Downstream connections per thread; 0 = unlimited. */
   maxConnections: number;
+  /**
+   * A client that takes no response bytes for this long, while some wait to be sent, is
+   * disconnected (and its upstream request cancelled), ms; default 60000, as nginx's send_timeout:
+   * it runs between two successful writes, not over the whole response.
+   */
+  sendTimeoutMs: number;
+  /**
+   * An upgraded connection (WebSocket or other tunnel) with no bytes either way for this long is
+   * closed on both sides, ms; default 3600000 (1 h, Envoy's connection idle_timeout).
+   */
+  tunnelIdleTimeoutMs: number;
   /** Upstream TCP connect timeout, ms; default 5000 → 502/504. */
   upstreamConnectTimeoutMs: number;
   /** Time from request sent to response head, ms; default 30000 → 504. */
@@ -92,6 +103,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     headersTimeoutMs: int(env, 'GATEMESH_HEADERS_TIMEOUT_MS', 10000, 1),
     idleTimeoutMs: int(env, 'GATEMESH_IDLE_TIMEOUT_MS', 60000, 1),
     maxConnections: int(env, 'GATEMESH_MAX_CONNECTIONS', 0),
+    sendTimeoutMs: int(env, 'GATEMESH_SEND_TIMEOUT_MS', 60000, 1),
+    tunnelIdleTimeoutMs: int(env, 'GATEMESH_TUNNEL_IDLE_TIMEOUT_MS', 3600000, 1),
     upstreamConnectTimeoutMs: int(env, 'GATEMESH_UPSTREAM_CONNECT_TIMEOUT_MS', 5000, 1),
     upstreamTimeoutMs: int(env, 'GATEMESH_UPSTREAM_TIMEOUT_MS', 30000, 1),
     upstreamMaxConnections: int(env, 'GATEMESH_UPSTREAM_MAX_CONNECTIONS', 1024, 1),

@@ -186,6 +186,7 @@ export class UwsDownstream implements Downstream {
 
   private readonly onAborted = (): void => {
     this.aborted = true;
+    this.clearSendTimer();
     if (this.done) return;
     this.settle();
     const cb = this.abortCb;
@@ -284,6 +285,7 @@ export class UwsDownstream implements Downstream {
     this.chunk = chunk;
     this.cork(corkedWrite);
     this.chunk = EMPTY;
+    if (!this.writeOk) this.armSendTimer();
     // False until onWritable: the caller stops reading the upstream. uWS's write() (chunked, no
     // Content-Length) keeps every chunk it is given, so ignoring its false let a client that read
     // nothing fill the gateway's memory with the whole body (test/proxy/slow-reader.test.ts).
@@ -333,6 +335,39 @@ export class UwsDownstream implements Downstream {
     }
   }
 
+  /**
+   * Send timeout (GATEMESH_SEND_TIMEOUT_MS, nginx's send_timeout): armed when a write meets
+   * backpressure, re-armed by each onWritable (the client took bytes), cleared once the body
+   * flows again. On expiry the connection is closed; uWS then reports the response aborted
+   * and the proxy cancels the upstream request. One timer per backpressure episode, never per
+   * request.
+   */
+  private sendTimer: NodeJS.Timeout | null = null;
+
+  private armSendTimer(): void {
+    if (this.sendTimer !== null) this.sendTimer.refresh();
+    else this.sendTimer = setTimeout(this.onSendTimeout, this.state.settings.sendTimeoutMs);
+  }
+
+  private clearSendTimer(): void {
+    if (this.sendTimer !== null) {
+      clearTimeout(this.sendTimer);
+      this.sendTimer = null;
+    }
+  }
+
+  private readonly onSendTimeout = (): void => {
+    this.sendTimer = null;
+    if (this.aborted) return;
+    try {
+      this.res.close();
+    } catch {
+      // uWS already let go of the response: nothing of ours is left to cut.
+    }
+    // uWS calls onAborted for a response it has not finished; if it did not, do what it would.
+    if (!this.aborted) this.onAborted();
+  };
+
   private onWritableTryEnd(offset: number): boolean {
     const pending = this.pending;
     if (pending === null) return true;
@@ -341,7 +376,9 @@ export class UwsDownstream implements Downstream {
     const done = r[1];
     if (done) this.ended = true;
     if (ok) this.writeOffset = this.pendingOffset + pending.length;
+    if (!(ok || done)) this.armSendTimer();
     if (ok || done) {
+      this.clearSendTimer();
       this.pending = null;
       this.writeOk = true;
       // end() came while this rest was unsent: the response is complete now.
@@ -358,6 +395,7 @@ export class UwsDownstream implements Downstream {
   private endOwed = false;
 
   private onWritableWrite(): boolean {
+    this.clearSendTimer();
     this.writeOk = true;
     this.fireDrain();
     return true;
@@ -388,6 +426,9 @@ export class UwsDownstream implements Downstream {
     }
     if (!this.ended) {
       this.ended = true;
+      // After end() uWS.js discards the response object: what is still unsent is uWS's to
+      // deliver (or time out), and a later res.close() from the timer would throw.
+      this.clearSendTimer();
       this.cork(corkedEnd);
     }
     this.settle();
@@ -428,6 +469,7 @@ export class UwsDownstream implements Downstream {
     this.respondHeaders = headers;
     this.respondBody = body;
     this.respondClose = close || this.state.draining || this.clientClose;
+    this.clearSendTimer();
     this.cork(corkedRespond);
     this.settle();
   }
@@ -444,6 +486,7 @@ export class UwsDownstream implements Downstream {
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
+    this.clearSendTimer();
     this.settle();
     this.res.close();
   }
@@ -570,10 +613,16 @@ class WsRelay implements FrameSink {
   constructor(
     private readonly ws: UwsWebSocket,
     private readonly data: WsUserData,
+    /** GATEMESH_TUNNEL_IDLE_TIMEOUT_MS. */
+    private readonly idleTimeoutMs: number,
   ) {}
 
   start(): void {
     const up = this.data.upstream;
+    // Every message either way crosses the upstream socket (read here, or written by the
+    // `message` handler), so its inactivity timer is the tunnel's idle timer; a client ping,
+    // answered by uWS itself, re-arms it (wsBehavior `ping`).
+    up.setTimeout(this.idleTimeoutMs, () => this.closeIdle());
     up.on('data', (d: Buffer) => this.decoder.push(d));
     up.on('error', () => {});
     up.on('close', () => {
@@ -584,6 +633,15 @@ class WsRelay implements FrameSink {
     up.on('drain', () => {});
     if (this.data.rest.length !== 0) this.decoder.push(this.data.rest);
     up.resume();
+  }
+
+  /** No bytes either way for GATEMESH_TUNNEL_IDLE_TIMEOUT_MS: 1001 Going Away to the client
+   *  (RFC 6455 §7.4.1), the upstream connection closed. */
+  private closeIdle(): void {
+    if (this.data.closed) return;
+    this.data.closed = true;
+    this.data.upstream.destroy();
+    this.ws.end(1001, 'idle timeout');
   }
 
   onMessage(payload: Buffer, binary: boolean): void {
@@ -613,6 +671,10 @@ class WsRelay implements FrameSink {
   }
 }
 
+/** Client-to-upstream WebSocket bytes held for a slow upstream before the relay gives up: 16 MiB,
+ *  four times the client side's maxBackpressure. */
+const WS_UPSTREAM_BUFFER_MAX = 16 * 1024 * 1024;
+
 function wsBehavior(l: UwsListenerApp): Record<string, unknown> {
   return {
     compression: 0, // no permessage-deflate: Sec-WebSocket-Extensions is not forwarded either
@@ -636,12 +698,26 @@ function wsBehavior(l: UwsListenerApp): Record<string, unknown> {
     open: (ws: UwsWebSocket) => {
       const data = ws.getUserData();
       data.ws = ws;
-      new WsRelay(ws, data).start();
+      new WsRelay(ws, data, l.state.settings.tunnelIdleTimeoutMs).start();
     },
     message: (ws: UwsWebSocket, message: ArrayBuffer, isBinary: boolean) => {
       const data = ws.getUserData();
       if (data.closed) return;
-      data.upstream.write(encodeFrame(isBinary ? OP_BINARY : OP_TEXT, new Uint8Array(message)));
+      const up = data.upstream;
+      up.write(encodeFrame(isBinary ? OP_BINARY : OP_TEXT, new Uint8Array(message)));
+      // uWS.js 20.30 cannot pause a WebSocket's reading, so an upstream that does not keep up
+      // cannot hold the client back: past WS_UPSTREAM_BUFFER_MAX unsent bytes the relay ends
+      // with 1013 Try Again Later (RFC 6455 §7.4, IANA registry) instead of buffering without
+      // bound. native-free pipes bytes with backpressure and never needs this.
+      if (up.writableLength > WS_UPSTREAM_BUFFER_MAX) {
+        data.closed = true;
+        up.destroy();
+        ws.end(1013, 'upstream not reading');
+      }
+    },
+    ping: (ws: UwsWebSocket) => {
+      const data = ws.getUserData();
+      if (!data.closed) data.upstream.setTimeout(l.state.settings.tunnelIdleTimeoutMs);
     },
     drain: (ws: UwsWebSocket) => {
       const data = ws.getUserData();
