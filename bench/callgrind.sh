@@ -18,7 +18,9 @@
 # kind (JIT code, V8 builtins, compiler, GC, libc, uWS, the rest of node): compiler time is the
 # optimizing compiler still at work, which varies with warm-up; compare the other rows.
 # GATEMESH_ROOT: the build to measure (default: this checkout). GATEMESH_CG_OUT: a file to keep
-# the raw callgrind dump in (for callgrind_annotate).
+# the raw callgrind dump in (for callgrind_annotate). GATEMESH_CG_PERF_MAP=<file>: run node with
+# --perf-basic-prof and keep its /tmp/perf-<pid>.map there: each `???:0x…` of JIT code in the dump
+# lies in one `<start> <size> <name>` line of it (hex), e.g. `JS:*decide …/request-policies.js:31:11`.
 set -euo pipefail
 variant=${1:?usage: bench/callgrind.sh off|log|policies|policies-nolog [uws|native-free] [requests]}
 frontend=${2:-uws}
@@ -84,7 +86,7 @@ EOF
 
 GATEMESH_THREADS=1 GATEMESH_FRONTEND=$frontend GATEMESH_ADMIN_ADDR=127.0.0.1:$admin GATEMESH_ACCESS_LOG=$log \
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/cg.%p" \
-  node --no-memory-reducer "$root/bin/gatemesh.js" --config "$tmp/gatemesh.yaml" > "$tmp/gatemesh.out" 2>&1 &
+  node --no-memory-reducer ${GATEMESH_CG_PERF_MAP:+--perf-basic-prof} "$root/bin/gatemesh.js" --config "$tmp/gatemesh.yaml" > "$tmp/gatemesh.out" 2>&1 &
 vg=$!
 pids+=($vg)
 for _ in $(seq 1 600); do curl -sf -o /dev/null "127.0.0.1:$admin/ready" && break; sleep 0.5; done
@@ -100,6 +102,8 @@ callgrind_control -i off "$vg" >/dev/null 2>&1
 dump=$(ls "$tmp"/cg.*.1 | head -1)
 # GATEMESH_CG_OUT=<file>: keep the raw dump for callgrind_annotate (function by function).
 [[ -n ${GATEMESH_CG_OUT:-} ]] && cp "$dump" "$GATEMESH_CG_OUT"
+# valgrind runs node in its own process: the map is named after $vg.
+[[ -n ${GATEMESH_CG_PERF_MAP:-} ]] && mv "/tmp/perf-$vg.map" "$GATEMESH_CG_PERF_MAP"
 callgrind_annotate --inclusive=no --threshold=100 "$dump" | python3 -c '
 import re, sys
 n = int(sys.argv[1])

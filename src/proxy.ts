@@ -13,7 +13,7 @@ import type { Downstream, IncomingHead } from './http/downstream';
 import { buildUpstreamHead, filterResponseHeaders, filterUpgradeHeaders, findHeader, type TrustedProxies } from './http/forwarding';
 import { checkRequestHead, newRequestFraming, type RequestFraming } from './http/request-head';
 import type { UpgradeDownstream } from './frontend/types';
-import type { AccessLog, AccessRecord } from './log';
+import type { AccessLog } from './log';
 import { compileRouteTable, type MatchedRule, type RouteTable } from './router/route-table';
 import { startExchange, type Exchange, type ExchangeRequest, type ExchangeSink } from './upstream/exchange';
 import { AttemptController, type AttemptHost } from './retry/attempt-controller';
@@ -169,24 +169,6 @@ export interface ProxyContext {
   /** This thread's slot of the shared counters. */
   stats: StatSlot;
 }
-
-/** The access-log record finish() refills for every request (one per thread). */
-const ACCESS_RECORD: AccessRecord = {
-  method: '',
-  path: '',
-  route: '',
-  endpoint: '',
-  status: 0,
-  bytes: 0,
-  bytes_in: 0,
-  duration_ms: 0,
-  upstream_ms: 0,
-  attempts: 0,
-  error: undefined,
-  reason: undefined,
-  flags: undefined,
-  client: '',
-};
 
 /** The empty header list fields start with (frozen: never pushed to). */
 const NO_HEADERS: readonly string[] = Object.freeze([]);
@@ -819,29 +801,37 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     else if (this.status === 499) ctx.stats.add(STAT_FIELDS.clientAborts, 1);
     const log = ctx.accessLog;
     if (!log.enabled) return;
-    // One record per thread, refilled: write() formats it at once and keeps no reference.
-    const rec = ACCESS_RECORD;
-    rec.method = this.head.method;
-    rec.path = this.framing.path;
-    rec.route = this.matched === null ? '-' : this.matched.label;
-    rec.endpoint = this.endpoint;
-    rec.status = this.status;
-    rec.bytes = this.bytesOut;
-    rec.bytes_in = this.bytesIn;
-    rec.duration_ms = end - this.start;
-    rec.upstream_ms = this.upstreamMs < 0 ? -1 : this.upstreamMs;
-    rec.attempts = this.attempts !== null ? this.attempts.attempts : this.upstreamStart > 0 ? 1 : 0;
-    rec.client = this.head.remoteAddress;
-    rec.error = undefined;
-    rec.reason = undefined;
+    let error: string | undefined;
+    let reason: string | undefined;
     if (this.error !== null) {
-      rec.error = this.error.code;
-      rec.reason = this.detail.length !== 0 ? this.error.reason + ': ' + this.detail : this.error.reason;
+      error = this.error.code;
+      reason = this.detail.length !== 0 ? this.error.reason + ': ' + this.detail : this.error.reason;
     } else if (this.detail.length !== 0) {
-      rec.reason = this.detail;
+      reason = this.detail;
     }
-    rec.flags = this.flags.length !== 0 ? this.flags : undefined;
-    log.write(rec, TIME_ORIGIN + end);
+    // A fresh record per request rather than one per thread refilled: this request's strings
+    // (method, path, client) stored into that long-lived object cost a write barrier each; a new
+    // object takes them without. write() formats it at once and keeps no reference. Callgrind,
+    // uws, policies scenario, instructions per request: 39,744 → 39,536 (write barriers -109).
+    log.write(
+      {
+        method: this.head.method,
+        path: this.framing.path,
+        route: this.matched === null ? '-' : this.matched.label,
+        endpoint: this.endpoint,
+        status: this.status,
+        bytes: this.bytesOut,
+        bytes_in: this.bytesIn,
+        duration_ms: end - this.start,
+        upstream_ms: this.upstreamMs < 0 ? -1 : this.upstreamMs,
+        attempts: this.attempts !== null ? this.attempts.attempts : this.upstreamStart > 0 ? 1 : 0,
+        error,
+        reason,
+        flags: this.flags.length !== 0 ? this.flags : undefined,
+        client: this.head.remoteAddress,
+      },
+      TIME_ORIGIN + end,
+    );
   }
 }
 

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { accessLine, createAccessLog, type AccessRecord } from '../src/log';
+import { accessLine, createAccessLog, encodeAccessLine, type AccessRecord } from '../src/log';
 import type { Settings } from '../src/env';
 
 const cases: { desc: string; rec: AccessRecord }[] = [
@@ -94,6 +94,68 @@ test('access line: memoised runs never leak between records (property)', () => {
   );
 });
 
+// The batch writer encodes lines itself (encodeAccessLine: byte memos, digits); accessLine is the
+// reference format. Same record and time, same bytes, whatever the fields hold: strings to escape
+// or non-ASCII, durations that print oddly (NaN, Infinity, -0, 1e21). Each step changes one field
+// of the record (or the time, or nothing), so every memoised field is at some point the only one
+// that changed.
+test('access line bytes: encodeAccessLine writes accessLine byte for byte, nothing outside the line (property)', () => {
+  const text = fc.oneof(fc.constantFrom('/a', '-', 'r/rule0', '127.0.0.1:80', '::1', 'GET'), fc.string({ unit: 'binary', maxLength: 12 }));
+  const count = fc.oneof(fc.constantFrom(0, 5, 200), fc.nat(), fc.constant(2 ** 40));
+  const duration = fc.oneof(
+    fc.constantFrom(-1, -0, 0, 0.0004, 0.0005, 1.9995, 999.9999, 1e12, 1e15, 1e21, NaN, Infinity, -Infinity),
+    fc.double({ min: 0, max: 100, noNaN: true }),
+    fc.double(),
+  );
+  const optional = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
+  const values = {
+    method: text,
+    path: text,
+    route: text,
+    endpoint: text,
+    status: count,
+    bytes: count,
+    bytes_in: count,
+    duration_ms: duration,
+    upstream_ms: duration,
+    attempts: optional(fc.oneof(fc.constantFrom(0, 1, 2), fc.nat())),
+    client: text,
+    error: optional(fc.constantFrom('GATEMESH_ERR_NO_ROUTE', 'GATEMESH_ERR_RATE_LIMITED')),
+    reason: optional(text),
+    flags: optional(fc.constantFrom('RL', 'UO,RB', 'DG')),
+  };
+  const fields = Object.keys(values) as (keyof typeof values)[];
+  const time = fc.oneof(fc.constantFrom(1700000000000, 1700000000001, 1700000000999.5, 1700000001000), fc.integer({ min: 0, max: 4e12 }));
+  const step = fc.record({ field: fc.constantFrom(...fields, 'time' as const, 'none' as const), values: fc.record(values), time, at: fc.nat(64) });
+  fc.assert(
+    fc.property(fc.record(values), time, fc.array(step, { minLength: 1, maxLength: 30 }), (first, t0, steps) => {
+      const r = { ...first } as AccessRecord;
+      let t = t0;
+      for (const s of steps) {
+        if (s.field === 'time') t = s.time;
+        else if (s.field !== 'none') (r as unknown as Record<string, unknown>)[s.field] = s.values[s.field];
+        const expected = Buffer.from(accessLine(r, t), 'latin1');
+        const dst = Buffer.alloc(s.at + expected.length + 128, 0xee);
+        const end = encodeAccessLine(r, t, dst, s.at);
+        assert.equal(end, s.at + expected.length);
+        assert.equal(dst.subarray(s.at, end).toString('latin1'), expected.toString('latin1'));
+        assert.ok(dst.subarray(0, s.at).every((b) => b === 0xee) && dst.subarray(end).every((b) => b === 0xee));
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('access line bytes: a line that may not fit writes nothing and answers -1', () => {
+  const r = rec(1, '/small');
+  const dst = Buffer.alloc(64, 0xee);
+  assert.equal(encodeAccessLine(r, 1700000000000, dst, 0), -1);
+  assert.ok(dst.every((b) => b === 0xee));
+  const big = Buffer.alloc(4096);
+  const end = encodeAccessLine(r, 1700000000000, big, 4096 - 100);
+  assert.equal(end, -1);
+});
+
 function rec(i: number, p: string): AccessRecord {
   return { method: 'GET', path: p, route: 'r/rule0', endpoint: '127.0.0.1:80', status: 200, bytes: i, bytes_in: 0, duration_ms: i / 7, upstream_ms: -1, client: '127.0.0.1' };
 }
@@ -149,3 +211,4 @@ test('access log: a line carries the time given at write(), not the time its bat
   assert.ok(Math.abs(Date.parse(lines[2].time) - Date.now()) < 5000);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+

@@ -44,6 +44,11 @@ export class WeightedDraw {
     if (n === 0) return -1;
     const w = this.weights;
     const av = this.availability;
+    // One endpoint: every try lands on it, so the answer is whether it is eligible, without a
+    // random number (nor TRIES misses and a scan when it is excluded, as LeastRequest's second
+    // candidate always is). Callgrind, uws, policies-nolog (one endpoint, LeastRequest),
+    // instructions per request: 38,318 → 37,961 (draw itself 578 → 95).
+    if (n === 1) return not1 !== 0 && not2 !== 0 && w[0] > 0 && (av === null || av.usable(0)) ? 0 : -1;
     const c = this.cumulative;
     for (let t = 0; t < TRIES; t++) {
       let u: number;

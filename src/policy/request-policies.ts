@@ -8,7 +8,7 @@ import { ERR, type ErrorSpec } from '../errors';
 import type { KeyInput } from './key';
 import { LimitResult } from './limit-result';
 import type { PolicyEnv } from './environment';
-import { createLimitResults, createRateLimiter, problemBody, rateLimitHeaders, retryAfterSeconds, RATE_LIMIT_PROBLEM_CONTENT_TYPE } from './rate-limit/rate-limit';
+import { createLimitResults, createRateLimitFields, createRateLimiter, problemBody, retryAfterSeconds, RATE_LIMIT_PROBLEM_CONTENT_TYPE, type RateLimitFields } from './rate-limit/rate-limit';
 import { RateLimitVerdict, type RateLimiter } from './rate-limit/types';
 import { createQuotaLimiter, QUOTA_ALLOWED, QUOTA_KEY_MISSING, QUOTA_PROBLEM_CONTENT_TYPE, type QuotaLimiter } from './quota';
 import { createConcurrencyLimiter, type ConcurrencyLimiter } from './concurrency';
@@ -46,6 +46,8 @@ class CompiledRequestPolicy implements RequestPolicyRuntime {
   private readonly rlPolicy: RateLimitPolicy | undefined;
   /** Reused per thread: decide() runs to completion before another request's. */
   private readonly rlResults: LimitResult[];
+  /** The policy's RateLimit fields (rateLimit.headers), else null. */
+  private readonly rlFields: RateLimitFields | null;
   private readonly quota: QuotaLimiter | null;
   private readonly qResults: LimitResult[];
 
@@ -58,6 +60,7 @@ class CompiledRequestPolicy implements RequestPolicyRuntime {
     this.rlPolicy = rateLimit;
     this.rl = rateLimit === undefined ? null : createRateLimiter(rateLimit, env.rateLimitTable, env.global ?? undefined);
     this.rlResults = rateLimit === undefined ? [] : createLimitResults(rateLimit);
+    this.rlFields = rateLimit === undefined || !rateLimit.headers ? null : createRateLimitFields(rateLimit.rules);
     const q = p?.quota;
     this.quota = q === undefined ? null : createQuotaLimiter(q, env.quotaTable);
     this.qResults = q === undefined ? [] : q.rules.map(() => new LimitResult());
@@ -88,10 +91,8 @@ class CompiledRequestPolicy implements RequestPolicyRuntime {
       }
       quota.quotaHeaders(v, this.qResults, (stream.policyHeaders ??= []));
     }
-    if (rl !== null && this.rlPolicy!.headers) {
-      const p = this.rlPolicy!;
-      rateLimitHeaders(p.rules, this.rlResults, p.legacyHeaders, (stream.policyHeaders ??= []));
-    }
+    const fields = this.rlFields;
+    if (fields !== null) stream.policyHeaders = fields.append(this.rlResults, this.rlPolicy!.legacyHeaders, stream.policyHeaders);
     return null;
   }
 
@@ -103,8 +104,8 @@ class CompiledRequestPolicy implements RequestPolicyRuntime {
     const rl = this.rl;
     if (rl === null) return;
     rl.refundLast(this.rlResults);
-    const p = this.rlPolicy!;
-    if (p.headers) rateLimitHeaders(p.rules, this.rlResults, p.legacyHeaders, (stream.policyHeaders ??= []));
+    const fields = this.rlFields;
+    if (fields !== null) stream.policyHeaders = fields.append(this.rlResults, this.rlPolicy!.legacyHeaders, stream.policyHeaders);
   }
 
   private rateLimitRefusal(v: number): PolicyRefusal {
@@ -114,7 +115,7 @@ class CompiledRequestPolicy implements RequestPolicyRuntime {
     const r = this.rlResults[v];
     const secs = retryAfterSeconds(r.retryAfterMs);
     const headers = ['retry-after', String(secs)];
-    if (p.headers) rateLimitHeaders(p.rules, this.rlResults, p.legacyHeaders, headers);
+    if (this.rlFields !== null) this.rlFields.append(this.rlResults, p.legacyHeaders, headers);
     const rule = p.rules[v].name;
     return refusal(ERR.RATE_LIMITED, `policy ${p.policy}, limit ${rule}`, problemBody(p.policy, rule, secs), RATE_LIMIT_PROBLEM_CONTENT_TYPE, headers, 'RL');
   }

@@ -10,6 +10,7 @@
 // quota-exceeded type) plus Retry-After (RFC 9110 §10.2.3, delay-seconds).
 import type { RateLimitPolicy, RateLimitRule } from '../../config/model';
 import { nowMs } from '../../shared/clock';
+import { flat } from '../../shared/flat-string';
 import { compileKey, type KeyInput, type KeyReader } from '../key';
 import { LimitResult } from '../limit-result';
 import { RateLimitTable, tableLimit, type TableLimit } from './key-table';
@@ -231,32 +232,118 @@ function refunded(r: LimitResult): void {
 
 // --- Response fields -------------------------------------------------------------------------
 
-interface HeaderItems {
+/**
+ * The rate-limit response fields of one policy (its rules) on one thread: the static parts of
+ * each rule's items built once, and the last field values built, reused while the numbers in them
+ * repeat (a key far from its limit answers r=L-1, t=1 request after request), flat, in a list
+ * literal when the request has none yet. Callgrind, uws, policies-nolog, instructions per request:
+ * 39,339 → 38,318 with rateLimitHeaders building both values per response (their ropes then walked
+ * again by the front end's copy: ~350 of it) and pushing onto `[]` (a grow, ~100).
+ */
+export class RateLimitFields {
   /** Per rule: `"name";q=L;w=S` (RateLimit-Policy member). */
-  policy: string[];
+  private readonly policyItems: string[] = [];
   /** Per rule: `"name";r=` (start of the RateLimit member). */
-  limit: string[];
-}
+  private readonly limitItems: string[] = [];
+  /** Per rule, the numbers the built values show: limit, remaining, reset (whole seconds); -1 before any. */
+  private readonly shown: Float64Array;
+  /** The rule the X-RateLimit-* values show; -1 before any. */
+  private best = -1;
+  private policy = '';
+  private limit = '';
+  private xLimit = '';
+  private xRemaining = '';
+  private xReset = '';
 
-const headerItems = new WeakMap<readonly RateLimitRule[], HeaderItems>();
-
-/** Built once per policy (cached on its rules array): the static parts of the two fields. */
-function itemsOf(rules: readonly RateLimitRule[]): HeaderItems {
-  let items = headerItems.get(rules);
-  if (items === undefined) {
-    items = { policy: [], limit: [] };
+  constructor(private readonly rules: readonly RateLimitRule[]) {
     for (const r of rules) {
       const name = sfString(r.name);
       // §3.1.3: w is whole seconds, sub-second precision is not supported. A period that is not
       // whole seconds is advertised as the quota over the next whole number of seconds.
       const w = Math.max(1, Math.ceil(r.periodMs / 1000));
       const q = w * 1000 === r.periodMs ? r.requests : Math.floor((r.requests * w * 1000) / r.periodMs);
-      items.policy.push(`${name};q=${q};w=${w}`);
-      items.limit.push(`${name};r=`);
+      this.policyItems.push(flat(`${name};q=${q};w=${w}`));
+      this.limitItems.push(flat(`${name};r=`));
     }
-    headerItems.set(rules, items);
+    this.shown = new Float64Array(rules.length * 3).fill(-1);
   }
-  return items;
+
+  /**
+   * Appends the fields for one response to a flat [name, value, ...] list, or to a new list when
+   * `out` is null; returns the list. One RateLimit-Policy and one RateLimit listing every rule
+   * that applied (results[i].limit > 0), and when `legacy` X-RateLimit-Limit / -Remaining / -Reset
+   * (seconds) of the rule closest to its limit (fewest remaining, then the longest reset).
+   * Appends nothing when no rule applied.
+   */
+  append(results: readonly LimitResult[], legacy: boolean, out: string[] | null): string[] | null {
+    const shown = this.shown;
+    let changed = false;
+    let best = -1;
+    for (let i = 0; i < this.rules.length; i++) {
+      const r = results[i];
+      const reset = seconds(r.resetMs);
+      const j = i * 3;
+      if (shown[j] !== r.limit || shown[j + 1] !== r.remaining || shown[j + 2] !== reset) {
+        shown[j] = r.limit;
+        shown[j + 1] = r.remaining;
+        shown[j + 2] = reset;
+        changed = true;
+      }
+      if (r.limit === 0) continue;
+      if (best < 0 || r.remaining < results[best].remaining || (r.remaining === results[best].remaining && r.resetMs > results[best].resetMs)) best = i;
+    }
+    if (best < 0) return out;
+    if (changed || best !== this.best) this.build(results, best);
+    if (out === null) {
+      // A literal of the right length: pushing onto [] grows it (~100 instructions).
+      if (!legacy) return ['RateLimit-Policy', this.policy, 'RateLimit', this.limit];
+      return ['RateLimit-Policy', this.policy, 'RateLimit', this.limit, 'X-RateLimit-Limit', this.xLimit, 'X-RateLimit-Remaining', this.xRemaining, 'X-RateLimit-Reset', this.xReset];
+    }
+    out.push('RateLimit-Policy', this.policy, 'RateLimit', this.limit);
+    if (legacy) out.push('X-RateLimit-Limit', this.xLimit, 'X-RateLimit-Remaining', this.xRemaining, 'X-RateLimit-Reset', this.xReset);
+    return out;
+  }
+
+  private build(results: readonly LimitResult[], best: number): void {
+    let policy = '';
+    let limit = '';
+    for (let i = 0; i < this.rules.length; i++) {
+      const r = results[i];
+      if (r.limit === 0) continue;
+      const item = this.limitItems[i] + r.remaining + ';t=' + seconds(r.resetMs);
+      if (policy === '') {
+        policy = this.policyItems[i];
+        limit = item;
+      } else {
+        policy = policy + ', ' + this.policyItems[i];
+        limit = limit + ', ' + item;
+      }
+    }
+    // Flat: the front end copies each value out once per response; a rope is walked node by node.
+    this.policy = flat(policy);
+    this.limit = flat(limit);
+    this.best = best;
+    const b = results[best];
+    this.xLimit = String(b.limit);
+    this.xRemaining = String(b.remaining);
+    this.xReset = String(seconds(b.resetMs));
+  }
+}
+
+export function createRateLimitFields(rules: readonly RateLimitRule[]): RateLimitFields {
+  return new RateLimitFields(rules);
+}
+
+const fieldsByRules = new WeakMap<readonly RateLimitRule[], RateLimitFields>();
+
+/** RateLimitFields.append for `policyRules`, kept per rules array (the request path holds its own). */
+export function rateLimitHeaders(policyRules: readonly RateLimitRule[], results: readonly LimitResult[], legacy: boolean, out: string[]): void {
+  let fields = fieldsByRules.get(policyRules);
+  if (fields === undefined) {
+    fields = new RateLimitFields(policyRules);
+    fieldsByRules.set(policyRules, fields);
+  }
+  fields.append(results, legacy, out);
 }
 
 /** An RFC 8941 §3.3.3 sf-string: printable ASCII, `"` and `\` escaped; anything else becomes `_`. */
@@ -274,38 +361,6 @@ function sfString(s: string): string {
 /** Whole seconds for delay-seconds fields (rounded up, so a client never comes back early). */
 function seconds(ms: number): number {
   return ms > 0 ? Math.ceil(ms / 1000) : 0;
-}
-
-/**
- * Appends the rate-limit fields for one response to a flat [name, value, ...] list: one
- * RateLimit-Policy and one RateLimit listing every rule that applied (results[i].limit > 0), and
- * when `legacy` X-RateLimit-Limit / -Remaining / -Reset (seconds) of the rule closest to its limit
- * (fewest remaining, then the longest reset). Appends nothing when no rule applied.
- */
-export function rateLimitHeaders(policyRules: readonly RateLimitRule[], results: readonly LimitResult[], legacy: boolean, out: string[]): void {
-  const items = itemsOf(policyRules);
-  let policy = '';
-  let limit = '';
-  let best = -1;
-  for (let i = 0; i < policyRules.length; i++) {
-    const r = results[i];
-    if (r.limit === 0) continue;
-    const item = items.limit[i] + r.remaining + ';t=' + seconds(r.resetMs);
-    if (policy === '') {
-      policy = items.policy[i];
-      limit = item;
-    } else {
-      policy = policy + ', ' + items.policy[i];
-      limit = limit + ', ' + item;
-    }
-    if (best < 0 || r.remaining < results[best].remaining || (r.remaining === results[best].remaining && r.resetMs > results[best].resetMs)) best = i;
-  }
-  if (best < 0) return;
-  out.push('RateLimit-Policy', policy, 'RateLimit', limit);
-  if (legacy) {
-    const r = results[best];
-    out.push('X-RateLimit-Limit', String(r.limit), 'X-RateLimit-Remaining', String(r.remaining), 'X-RateLimit-Reset', String(seconds(r.resetMs)));
-  }
 }
 
 /** Retry-After (RFC 9110 §10.2.3) in whole seconds: rounded up, at least 1. */

@@ -2,6 +2,7 @@
 // with an injected clock, and its response fields (IETF draft headers, legacy headers, 429 body).
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 
 import type { PolicyKey, RateLimitPolicy, RateLimitRule } from '../../../src/config/model';
 import { TrustedProxies } from '../../../src/http/forwarding';
@@ -10,6 +11,7 @@ import { LimitResult } from '../../../src/policy/limit-result';
 import { createRateLimitTable } from '../../../src/policy/rate-limit/key-table';
 import {
   createLimitResults,
+  createRateLimitFields,
   createRateLimiter,
   problemBody,
   rateLimitHeaders,
@@ -433,6 +435,60 @@ for (const c of headerCases) {
     assert.deepEqual(out, ['content-type', 'text/plain', ...c.want]);
   });
 }
+
+/** The fields as rateLimitHeaders built them for every response before they were reused (the reference format). */
+function referenceFields(rules: readonly RateLimitRule[], results: readonly LimitResult[], legacy: boolean): string[] {
+  const sf = (s: string) => '"' + s.replace(/["\\]/g, (c) => '\\' + c).replace(/[^\x20-\x7e]/g, '_') + '"';
+  const secs = (ms: number) => (ms > 0 ? Math.ceil(ms / 1000) : 0);
+  const policy: string[] = [];
+  const limit: string[] = [];
+  let best = -1;
+  rules.forEach((rule, i) => {
+    const r = results[i];
+    if (r.limit === 0) return;
+    const w = Math.max(1, Math.ceil(rule.periodMs / 1000));
+    const q = w * 1000 === rule.periodMs ? rule.requests : Math.floor((rule.requests * w * 1000) / rule.periodMs);
+    policy.push(`${sf(rule.name)};q=${q};w=${w}`);
+    limit.push(`${sf(rule.name)};r=${r.remaining};t=${secs(r.resetMs)}`);
+    if (best < 0 || r.remaining < results[best].remaining || (r.remaining === results[best].remaining && r.resetMs > results[best].resetMs)) best = i;
+  });
+  if (best < 0) return [];
+  const out = ['RateLimit-Policy', policy.join(', '), 'RateLimit', limit.join(', ')];
+  const b = results[best];
+  if (legacy) out.push('X-RateLimit-Limit', String(b.limit), 'X-RateLimit-Remaining', String(b.remaining), 'X-RateLimit-Reset', String(secs(b.resetMs)));
+  return out;
+}
+
+// RateLimitFields reuses the values it built while the numbers repeat. Each step changes one number
+// of one rule's result (or none), so every field is at some point the only one that changed: each
+// response must still get its own fields.
+test('RateLimitFields: reused values never leak between responses (property)', () => {
+  const step = fc.record({
+    rule: fc.nat(2),
+    field: fc.constantFrom('limit', 'remaining', 'resetMs', 'none'),
+    limit: fc.constantFrom(0, 10, 100),
+    remaining: fc.constantFrom(0, 3, 9, 99, -0),
+    resetMs: fc.constantFrom(0, 1, 999, 1000, 1000.5, 30_500, 31_000),
+    legacy: fc.boolean(),
+    fresh: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
+      const fields = createRateLimitFields(headerRules);
+      const results = [result(100, 99, 1000), result(10, 9, 1000), result(0, 0, 0)];
+      for (const s of steps) {
+        const r = results[s.rule];
+        if (s.field === 'limit') r.limit = s.limit;
+        else if (s.field === 'remaining') r.remaining = s.remaining;
+        else if (s.field === 'resetMs') r.resetMs = s.resetMs;
+        const want = referenceFields(headerRules, results, s.legacy);
+        if (s.fresh) assert.deepEqual(fields.append(results, s.legacy, null) ?? [], want);
+        else assert.deepEqual(fields.append(results, s.legacy, ['a', 'b']), ['a', 'b', ...want]);
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
 
 test('rateLimitHeaders from a real decision', () => {
   const p = policy([rule('per-minute', 60, 60_000)]);
