@@ -47,6 +47,8 @@ export interface Settings {
   trustedProxies: string[];
   /** on | off | <path>. */
   accessLog: string;
+  /** Access-log bytes held per thread for a stdout nobody reads before whole batches are dropped; default 16 MiB. */
+  accessLogBufferBytes: number;
   logLevel: string;
   /** Artificial delay added before forwarding, ms; default 0. Only for proving the bench gate works. */
   debugDelayMs: number;
@@ -111,6 +113,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     upstreamIdleTimeoutMs: int(env, 'GATEMESH_UPSTREAM_IDLE_TIMEOUT_MS', 60000, 1),
     trustedProxies: (env.GATEMESH_TRUSTED_PROXIES || '').split(',').map((s) => s.trim()).filter(Boolean),
     accessLog: env.GATEMESH_ACCESS_LOG || 'on',
+    accessLogBufferBytes: int(env, 'GATEMESH_ACCESS_LOG_BUFFER_BYTES', 16 * 1024 * 1024, 65536),
     logLevel: env.GATEMESH_LOG_LEVEL || 'info',
     debugDelayMs: int(env, 'GATEMESH_DEBUG_DELAY_MS', 0),
     rateLimitMaxKeys: int(env, 'GATEMESH_RATELIMIT_MAX_KEYS', 65536, 64),

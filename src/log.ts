@@ -69,7 +69,7 @@ export function createAccessLog(settings: Settings): AccessLog {
   // To a file a batch is written synchronously: an async fs.write hands every batch to the libuv
   // threadpool, which on a busy core cost more than the write itself. Stdout stays async
   // (SonicBoom), so a slow reader of a pipe cannot stall requests.
-  const sink = mode === 'on' ? stdoutSink() : fileSink(mode);
+  const sink = mode === 'on' ? stdoutSink(settings.accessLogBufferBytes) : fileSink(mode);
   let buf = Buffer.allocUnsafe(BATCH_BYTES);
   let used = 0;
   const flushBatch = (): void => {
@@ -108,9 +108,27 @@ interface LineSink {
   flushSync(): void;
 }
 
-/** Stdout: SonicBoom in buffer mode, asynchronous, one write per batch. */
-function stdoutSink(): LineSink {
-  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, contentMode: 'buffer' });
+/**
+ * Stdout: SonicBoom in buffer mode, asynchronous, one write per batch. What the reader of stdout
+ * has not taken waits in memory up to `maxBytes` (GATEMESH_ACCESS_LOG_BUFFER_BYTES); past it whole
+ * batches are dropped, so a pipe nobody reads costs bounded memory instead of all of it, and
+ * requests are never held up by logging. The drop is said once on stderr per stall, with the
+ * bytes lost when it ends.
+ */
+function stdoutSink(maxBytes: number): LineSink {
+  const dest = pino.destination({ dest: 1, sync: false, minLength: 0, contentMode: 'buffer', maxLength: maxBytes });
+  let dropped = 0;
+  dest.on('drop', (chunk: Buffer) => {
+    if (dropped === 0) {
+      process.stderr.write(`gatemesh: access log: stdout is not being read; ${maxBytes} bytes are waiting, newer lines are dropped until it is\n`);
+    }
+    dropped += chunk.length;
+  });
+  dest.on('write', () => {
+    if (dropped === 0) return;
+    process.stderr.write(`gatemesh: access log: stdout is read again; ${dropped} bytes of lines were dropped\n`);
+    dropped = 0;
+  });
   return {
     keepsChunk: true,
     write(chunk) {

@@ -3,12 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { accessLine, createAccessLog, encodeAccessLine, type AccessRecord } from '../src/log';
 import type { Settings } from '../src/env';
+import { nativeConfig, startGateway } from './helpers/gateway';
+import { echoUpstream } from './helpers/servers';
 
 const cases: { desc: string; rec: AccessRecord }[] = [
   {
@@ -187,7 +190,7 @@ test('access log to a file: every line, in order, across batches; non-ASCII and 
 test('access log on stdout (GATEMESH_ACCESS_LOG=on): lines reach stdout by the flush at exit', () => {
   const logModule = path.join(__dirname, '..', 'src', 'log.js');
   const script = `const { createAccessLog } = require(${JSON.stringify(logModule)});
-const log = createAccessLog({ accessLog: 'on' });
+const log = createAccessLog({ accessLog: 'on', accessLogBufferBytes: 1 << 24 });
 for (let i = 0; i < 3; i++) log.write({ method: 'GET', path: '/s/' + i, route: '-', endpoint: '-', status: 404, bytes: 0, bytes_in: 0, duration_ms: 0.5, upstream_ms: -1, client: '::1' });
 log.flush();`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
@@ -212,3 +215,51 @@ test('access log: a line carries the time given at write(), not the time its bat
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('access log on stdout: a reader that stops costs bounded memory, drops whole lines, says so, and the gateway keeps serving', async () => {
+  const up = await echoUpstream();
+  const gw = await startGateway(
+    'uws',
+    nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${up.port}"]\n`),
+    { GATEMESH_FRONTEND: 'auto', GATEMESH_ACCESS_LOG: 'on', GATEMESH_ACCESS_LOG_BUFFER_BYTES: '65536' },
+  );
+  try {
+    // Nobody reads the gateway's stdout from now on (the pipe holds ~64 KiB, then writes wait).
+    gw.proc.stdout!.removeAllListeners('data');
+    gw.proc.stdout!.pause();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const one = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        http
+          .get({ port: gw.port, host: '127.0.0.1', path: '/x', agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          })
+          .on('error', reject);
+      });
+    // ~2,400 lines of ~250 B: far more than the pipe and the 64 KiB allowed to wait.
+    const sent = 2400;
+    for (let i = 0; i < sent; i += 8) {
+      const codes = await Promise.all(Array.from({ length: 8 }, one));
+      assert.deepEqual(codes, Array(8).fill(200));
+    }
+    for (let i = 0; i < 100 && !/stdout is not being read/.test(gw.stderr()); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.match(gw.stderr(), /access log: stdout is not being read; 65536 bytes are waiting/);
+    // Reading again: what arrives is whole JSON lines, fewer than were logged, and the gap is reported.
+    let out = '';
+    gw.proc.stdout!.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    gw.proc.stdout!.resume();
+    assert.equal(await one(), 200);
+    for (let i = 0; i < 150 && !/stdout is read again; \d+ bytes of lines were dropped/.test(gw.stderr()); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (i % 25 === 24) await one(); // a new line to write, once the old ones are out
+    }
+    assert.match(gw.stderr(), /stdout is read again; \d+ bytes of lines were dropped/);
+    const lines = out.trim().split('\n');
+    for (const l of lines) assert.equal((JSON.parse(l) as { status: number }).status, 200);
+    assert.ok(lines.length < sent, `${lines.length} lines of ${sent} arrived`);
+    agent.destroy();
+  } finally {
+    await gw.stop();
+    await up.close();
+  }
+});
