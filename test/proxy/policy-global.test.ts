@@ -155,8 +155,12 @@ for (const fe of FRONTENDS) {
         await waitForLog(gw, RECOVERED);
         assert.equal(await until(gw.port, '/closed', {}, (s) => s === 200, 3000), 200);
         // Enforced again, through Redis: a fresh key gets L (the restarted Redis is empty), then
-        // 429; the key exhausted before the outage is still refused.
-        const fresh = await statuses(gw.port, '/open', L + 5, { 'x-k': 'b' });
+        // 429; the key exhausted before the outage is still refused. A request that finds its
+        // thread's lease and credit spent while the next lease is on its way is refused (the
+        // undershoot src/policy/global-limit/index.ts documents; L = 5 leases one token at a
+        // time), so on a slow machine the last tokens can pass a few requests late
+        // (seen in CI: 200,200,200,429,429,200,429,200,429,429): L + 10 requests leave room.
+        const fresh = await statuses(gw.port, '/open', L + 10, { 'x-k': 'b' });
         const passed = fresh.filter((s) => s === 200).length;
         assert.ok(passed >= L - 1 && passed <= L + errorBound(L, 60000, tuning(1)), fresh.join(','));
         assert.ok(fresh.slice(-3).every((s) => s === 429), fresh.join(','));
