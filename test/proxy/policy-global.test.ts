@@ -132,7 +132,8 @@ for (const fe of FRONTENDS) {
       );
       const a = { 'x-k': 'a' };
       try {
-        const before = await statuses(gw.port, '/open', L + 5, a);
+        // L + 10: the same late last tokens as after the restart below.
+        const before = await statuses(gw.port, '/open', L + 10, a);
         assert.ok(before.slice(-3).every((s) => s === 429), before.join(','));
         assert.equal((await get(gw.port, '/closed')).status, 200);
 
