@@ -20,7 +20,9 @@ export interface RunningGateway {
   stderr(): string;
   /** Access-log file path (GATEMESH_ACCESS_LOG=<file>). */
   accessLogPath: string;
-  accessLog(): Promise<Record<string, unknown>[]>;
+  /** The access-log lines so far, once there are any and, with `until`, once it holds: the log is
+   *  flushed about once a second, so a line may come after lines already on disk. Polls up to 3 s. */
+  accessLog(until?: (lines: Record<string, unknown>[]) => boolean): Promise<Record<string, unknown>[]>;
   /** SIGTERM and wait for exit; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -89,14 +91,18 @@ export async function startGateway(
     adminPort,
     stderr: () => err,
     accessLogPath,
-    async accessLog() {
-      // The access log is buffered (4 KiB); stop() flushes it, or poll briefly.
-      for (let i = 0; i < 50; i++) {
+    async accessLog(until) {
+      // The access log is batched (64 KiB, or once a second); stop() flushes it, or poll.
+      let lines: Record<string, unknown>[] = [];
+      for (let i = 0; i < 60; i++) {
         const text = fs.existsSync(accessLogPath) ? fs.readFileSync(accessLogPath, 'utf8') : '';
-        if (text.length > 0) return text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+        if (text.length > 0) {
+          lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+          if (until === undefined || until(lines)) return lines;
+        }
         await new Promise((r) => setTimeout(r, 50));
       }
-      return [];
+      return lines;
     },
     stop() {
       if (exited) return exited;
