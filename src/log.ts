@@ -181,11 +181,6 @@ function fileSink(file: string): LineSink {
   };
 }
 
-/** The millisecond of the last line; its `{"level":30,"time":"<ISO>` prefix is reused while it is the same. */
-let lastMs = -1;
-let lastSecond = -1;
-/** `{"level":30,"time":"YYYY-MM-DDTHH:MM:SS.` of lastSecond. */
-let secondPrefix = '';
 /** "000" to "999". */
 const MILLIS: string[] = [];
 for (let i = 0; i < 1000; i++) MILLIS.push(String(i).padStart(3, '0'));
@@ -216,70 +211,24 @@ function millis(ms: number): string {
 }
 
 /**
- * The runs of fields that repeat from line to line, each kept as one flat JSON fragment and
- * rebuilt only when one of its fields changes: a line is then ~8 concatenations instead of ~24,
- * and its string tree, which the batch write walks, ~8 nodes. Instructions per request that the
- * access log adds (callgrind, uws, small GET, log to a file vs off, 20,000 requests): 7,960 before,
- * 5,690 with these memos, 3,750 with the per-second ISO prefix below (callgrind's slow pace made
- * toISOString run on most requests; at full speed it runs once per millisecond either way).
- */
-let timePrefix = '';
-let fMethod = '';
-let fPath = '';
-let fRoute = '';
-let fEndpoint = '';
-/** `","method":…,"path":…,"route":…,"endpoint":…` (closes the time string). */
-let fRequest = '';
-let fStatus = -1;
-let fBytes = -1;
-let fBytesIn = -1;
-/** `,"status":…,"bytes":…,"bytes_in":…,"duration_ms":` */
-let fCounts = '';
-let fAttempts = -2;
-let fClient = '';
-/** `,"attempts":…,"client":…` (attempts left out when the record has none). */
-let fTail = '';
-
-/**
  * One access-log line, the JSON pino would write for `logger.info(rec)` with an ISO `time`
- * (same keys, same order: level, time, then the record's fields). Hand-written because it runs on
- * every request: bench/micro/access-log.ts measures it against pino's logger.info on the same
- * record. Strings are escaped as JSON.stringify would (RFC 8259 §7), and non-ASCII characters as
- * \uXXXX as well, so the line is ASCII; durations carry three decimals.
+ * (same keys, same order: level, time, then the record's fields). Strings are escaped as
+ * JSON.stringify would (RFC 8259 §7), and non-ASCII characters as \uXXXX as well, so the line is
+ * ASCII; durations carry three decimals. This is the reference format: the batch writer encodes
+ * the same bytes itself (encodeAccessLine, memoised, no string per line) and uses this only for a
+ * line longer than a batch; a property test holds the two together. bench/micro/access-log.ts
+ * measures both against pino's logger.info.
  */
 export function accessLine(rec: AccessRecord, nowMs?: number): string {
   const now = nowMs === undefined ? Date.now() : Math.floor(nowMs);
-  if (now !== lastMs) {
-    lastMs = now;
-    // toISOString() formats through snprintf (~1,500 instructions): once a second; within the
-    // second only the milliseconds change (`…T12:34:56.` + `789` + `Z`).
-    const second = Math.floor(now / 1000);
-    if (second !== lastSecond) {
-      lastSecond = second;
-      secondPrefix = '{"level":30,"time":"' + new Date(second * 1000).toISOString().slice(0, 20);
-    }
-    timePrefix = flat(secondPrefix + MILLIS[now - second * 1000] + 'Z');
-  }
-  if (rec.path !== fPath || rec.method !== fMethod || rec.route !== fRoute || rec.endpoint !== fEndpoint) {
-    fMethod = rec.method;
-    fPath = rec.path;
-    fRoute = rec.route;
-    fEndpoint = rec.endpoint;
-    fRequest = flat('","method":' + jsonString(fMethod) + ',"path":' + jsonString(fPath) + ',"route":' + jsonString(fRoute) + ',"endpoint":' + jsonString(fEndpoint));
-  }
-  if (rec.status !== fStatus || rec.bytes !== fBytes || rec.bytes_in !== fBytesIn) {
-    fStatus = rec.status;
-    fBytes = rec.bytes;
-    fBytesIn = rec.bytes_in;
-    fCounts = flat(',"status":' + fStatus + ',"bytes":' + fBytes + ',"bytes_in":' + fBytesIn + ',"duration_ms":');
-  }
+  const second = Math.floor(now / 1000);
   const attempts = rec.attempts === undefined ? -1 : rec.attempts;
-  if (attempts !== fAttempts || rec.client !== fClient) {
-    fAttempts = attempts;
-    fClient = rec.client;
-    fTail = flat((attempts < 0 ? '' : ',"attempts":' + attempts) + ',"client":' + jsonString(fClient));
-  }
-  let line = timePrefix + fRequest + fCounts + millis(rec.duration_ms) + ',"upstream_ms":' + millis(rec.upstream_ms) + fTail;
+  let line =
+    '{"level":30,"time":"' + new Date(second * 1000).toISOString().slice(0, 20) + MILLIS[now - second * 1000] + 'Z' +
+    '","method":' + jsonString(rec.method) + ',"path":' + jsonString(rec.path) + ',"route":' + jsonString(rec.route) +
+    ',"endpoint":' + jsonString(rec.endpoint) + ',"status":' + rec.status + ',"bytes":' + rec.bytes + ',"bytes_in":' + rec.bytes_in +
+    ',"duration_ms":' + millis(rec.duration_ms) + ',"upstream_ms":' + millis(rec.upstream_ms) +
+    (attempts < 0 ? '' : ',"attempts":' + attempts) + ',"client":' + jsonString(rec.client);
   if (rec.error !== undefined) line += ',"error":' + jsonString(rec.error);
   if (rec.reason !== undefined) line += ',"reason":' + jsonString(rec.reason);
   if (rec.flags !== undefined) line += ',"flags":' + jsonString(rec.flags);

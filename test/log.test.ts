@@ -57,9 +57,8 @@ for (const c of cases) {
 }
 
 
-// accessLine keeps the runs of fields that repeat (time to the millisecond, method/path/route/
-// endpoint, status/bytes, attempts/client) as memos: a sequence of records drawn from small pools,
-// so fields repeat and change in every combination, must give each record's own line.
+// A sequence of records drawn from small pools, so fields repeat and change in every combination,
+// must give each record's own line (the batch writer's memos are held to accessLine below).
 test('access line: memoised runs never leak between records (property)', () => {
   const pick = <T>(xs: T[]) => fc.constantFrom(...xs);
   const record = fc.record(

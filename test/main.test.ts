@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { readSettings } from '../src/env';
 import type { Logger } from '../src/log';
 import { chooseFrontend } from '../src/main';
-import { FRONTENDS, nativeConfig, startGateway, tempDir, writeConfig } from './helpers/gateway';
+import { FRONTENDS, nativeConfig, startGateway, tempDir, writeConfig, type RunningGateway } from './helpers/gateway';
 import { echoUpstream, httpUpstream, rawRequest, request } from './helpers/servers';
 
 const BIN = path.resolve(__dirname, '../../bin/gatemesh.js');
@@ -261,22 +261,26 @@ describe('chooseFrontend', () => {
 describe('GATEMESH_FRONTEND=auto honours explicit connection settings (the binary)', () => {
   const config = (port: number): string => nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${port}"]\n`);
   const frontendOf = async (adminPort: number): Promise<string> => JSON.parse((await request(adminPort, { path: '/config' })).body).frontend;
-
-  it('unset: uws', async () => {
+  /** The binary under GATEMESH_FRONTEND=auto with `env`, in front of an echo upstream, for `body`. */
+  const underAuto = async (env: Record<string, string>, body: (gw: RunningGateway) => Promise<void>): Promise<void> => {
     const echo = await echoUpstream();
-    const gw = await startGateway('uws', config(echo.port), { GATEMESH_FRONTEND: 'auto' });
+    const gw = await startGateway('uws', config(echo.port), { GATEMESH_FRONTEND: 'auto', ...env });
     try {
-      assert.equal(await frontendOf(gw.adminPort), 'uws');
+      await body(gw);
     } finally {
       await gw.stop();
       await echo.close();
     }
+  };
+
+  it('unset: uws', async () => {
+    await underAuto({}, async (gw) => {
+      assert.equal(await frontendOf(gw.adminPort), 'uws');
+    });
   });
 
   it('GATEMESH_IDLE_TIMEOUT_MS=300: an idle keep-alive connection is closed after ~300 ms, not uWS\'s 10 s', async () => {
-    const echo = await echoUpstream();
-    const gw = await startGateway('uws', config(echo.port), { GATEMESH_FRONTEND: 'auto', GATEMESH_IDLE_TIMEOUT_MS: '300' });
-    try {
+    await underAuto({ GATEMESH_IDLE_TIMEOUT_MS: '300' }, async (gw) => {
       assert.equal(await frontendOf(gw.adminPort), 'native-free');
       assert.match(gw.stderr(), /front end native-free: GATEMESH_IDLE_TIMEOUT_MS=300/);
       const s = net.connect(gw.port, '127.0.0.1');
@@ -289,16 +293,11 @@ describe('GATEMESH_FRONTEND=auto honours explicit connection settings (the binar
       s.destroy();
       assert.match(got, /^HTTP\/1\.1 200/);
       assert.ok(at > 0 && at - start < 3000, `closed after ${at < 0 ? '>5000' : at - start} ms`);
-    } finally {
-      await gw.stop();
-      await echo.close();
-    }
+    });
   });
 
   it('GATEMESH_MAX_CONNECTIONS=1: a second connection is refused while the first is open', async () => {
-    const echo = await echoUpstream();
-    const gw = await startGateway('uws', config(echo.port), { GATEMESH_FRONTEND: 'auto', GATEMESH_MAX_CONNECTIONS: '1' });
-    try {
+    await underAuto({ GATEMESH_MAX_CONNECTIONS: '1' }, async (gw) => {
       assert.equal(await frontendOf(gw.adminPort), 'native-free');
       const first = net.connect(gw.port, '127.0.0.1');
       await new Promise<void>((r) => first.once('connect', () => r()));
@@ -311,9 +310,6 @@ describe('GATEMESH_FRONTEND=auto honours explicit connection settings (the binar
       assert.equal(second.status, 0, 'no response on the second connection');
       assert.ok(second.closed, 'the second connection is closed');
       first.destroy();
-    } finally {
-      await gw.stop();
-      await echo.close();
-    }
+    });
   });
 });
