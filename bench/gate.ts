@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { COMMON_HELP, DEFAULT_OPEN_LOOP_GENERATOR, parseArgs, UsageError, type BenchArgs, type OpenLoopGenerator } from './harness/args';
+import { COMMON_HELP, parseArgs, UsageError, type BenchArgs, type OpenLoopChoice, type OpenLoopGenerator } from './harness/args';
 import { AutocannonVersionError } from './harness/autocannon-pacing';
 import {
   compareRatios,
@@ -78,7 +78,7 @@ export function gateProxies(a: Pick<BenchArgs, 'baselineDir' | 'proxies'>): { pr
   return { proxies: [all.find((p) => p.kind === 'ceiling')!, peer, ...subjects], reference: [peer.name] };
 }
 
-async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[], generators: Record<string, OpenLoopGenerator>): Promise<BenchResults> {
+async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[], generators: Record<string, OpenLoopChoice>): Promise<BenchResults> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'gatemesh-gate-'));
   try {
     const settings = settingsFor({ ...a, quick: true });
@@ -176,16 +176,17 @@ export function checkGenerators(b: Pick<Baseline, 'ratios' | 'openLoopGenerators
 }
 
 /**
- * The generator each gated scenario's latency will be measured with: the one asked for; else the one the baseline
- * took that scenario's p99 with (so that a baseline partly taken with `paced` keeps being compared like with like
- * until it is re-baselined); else the default. `new-conn` is always paced (suite.ts openLoopGeneratorFor).
+ * The generator each gated scenario's latency will be measured with: the one asked for by name; else the one the
+ * baseline took that scenario's p99 with (so that p99s are always compared like with like: a baseline taken with
+ * `paced` keeps being compared with paced runs until it is re-baselined); else `auto`, resolved by the run's probe
+ * (suite.ts chooseOpenLoopGenerator). `new-conn` is always paced (suite.ts openLoopGeneratorFor).
  */
-export function plannedGenerators(a: Pick<BenchArgs, 'scenarios' | 'quick' | 'openLoopGenerator'>, b: Pick<Baseline, 'ratios' | 'openLoopGenerators'> | null): Record<string, OpenLoopGenerator> {
+export function plannedGenerators(a: Pick<BenchArgs, 'scenarios' | 'quick' | 'openLoopGenerator'>, b: Pick<Baseline, 'ratios' | 'openLoopGenerators'> | null): Record<string, OpenLoopChoice> {
   const scenarios = pickScenarios(a.scenarios, a.quick ? GATE_QUICK_SCENARIOS : GATE_FULL_SCENARIOS);
-  const pick = (id: string): OpenLoopGenerator => {
-    if (a.openLoopGenerator) return a.openLoopGenerator;
+  const pick = (id: string): OpenLoopChoice => {
+    if (a.openLoopGenerator && a.openLoopGenerator !== 'auto') return a.openLoopGenerator;
     if (b?.ratios[id]) return b.openLoopGenerators?.[id] ?? 'paced';
-    return DEFAULT_OPEN_LOOP_GENERATOR;
+    return 'auto';
   };
   return Object.fromEntries(scenarios.map((sc) => [sc.id, openLoopGeneratorFor(pick(sc.id), sc)]));
 }
@@ -209,16 +210,18 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const baseline = a.update || a.baselineDir ? null : readBaseline(baselineFile);
-  const generators = plannedGenerators(a, baseline);
+  let generators = plannedGenerators(a, baseline);
   if (baseline) checkGenerators(baseline, generators, baselineFile);
   for (const [sc, g] of Object.entries(generators)) {
-    if (!a.openLoopGenerator && g !== openLoopGeneratorFor(DEFAULT_OPEN_LOOP_GENERATOR, pickScenarios([sc], null)[0])) {
-      process.stdout.write(`${sc}: latency by the ${g} generator, as its baseline's p99 (--update re-baselines it with ${DEFAULT_OPEN_LOOP_GENERATOR})\n`);
+    if ((!a.openLoopGenerator || a.openLoopGenerator === 'auto') && g !== 'auto' && !pickScenarios([sc], null)[0].newConnection) {
+      process.stdout.write(`${sc}: latency by the ${g} generator, as its baseline's p99 (--update re-baselines it, choosing by the probe)\n`);
     }
   }
   const { proxies } = gateProxies(a);
   const run = async (): Promise<{ r: BenchResults; cmp: Comparison | null; table: RatioTable }> => {
     const r = await measure(a, proxies, argv, generators);
+    // What `auto` chose must match the baseline too (checked before measuring for everything else).
+    if (baseline) checkGenerators(baseline, scenarioGenerators(r), baselineFile, false);
     process.stdout.write(renderTable(r) + '\n');
     const files = writeResults(r, a.out ?? RESULTS_DIR);
     process.stdout.write(`results: ${path.relative(process.cwd(), files.json)}\nreport:  ${path.relative(process.cwd(), files.html)}\n\n`);
@@ -231,6 +234,8 @@ async function main(argv: string[]): Promise<number> {
   if (a.update) {
     // The committed ratios are the median of UPDATE_RUNS whole runs: one noisy run must not become the bar.
     const tables = [first.table];
+    // Every run of the update with the generators the first one chose, so that the median is of like with like.
+    generators = { ...generators, ...(scenarioGenerators(first.r) as Record<string, OpenLoopGenerator>) };
     for (let i = 1; i < UPDATE_RUNS; i++) {
       process.stdout.write(`baseline: run ${i + 1} of ${UPDATE_RUNS}\n`);
       tables.push((await run()).table);

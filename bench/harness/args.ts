@@ -1,15 +1,21 @@
 // Command-line options shared by `npm run bench` and `npm run bench:gate`. Unknown options are usage errors (exit 2).
 
 /**
- * Who sends the open-loop (fixed-rate) load: `paced` (the default; harness/open-loop.ts: our own 1 ms release ticks,
- * latency from the due time) or `autocannon` (issue 3's `overallRate`, each connection paced evenly and latency from
- * the due time; harness/open-loop-autocannon.ts, autocannon-pacing.ts). `new-conn` is always paced (suite.ts
- * openLoopGeneratorFor). Why paced is the default (autocannon's client costs twice the CPU per request and its
- * open loop collapses near 30k req/s on the generator's core here): bench/README.md "The figures".
+ * Who sends the open-loop (fixed-rate) load: `autocannon` (issue 3's `overallRate`, each connection paced evenly and
+ * latency from the due time; harness/open-loop-autocannon.ts, autocannon-pacing.ts), `paced` (harness/open-loop.ts:
+ * our own 1 ms release ticks, latency from the due time), or `auto` (the default): autocannon wherever it can send
+ * the scenario's rates on this machine, else paced, decided per scenario by a probe against `direct` (suite.ts
+ * chooseOpenLoopGenerator: the issue's own rule for throughput, where autocannon gives way to wrk when it cannot
+ * keep up). `new-conn` is always paced (suite.ts openLoopGeneratorFor). Why a fallback is needed at all
+ * (autocannon's client costs twice the CPU per request and its open loop collapses near 30k req/s on the generator's
+ * core here): bench/README.md "The figures".
  */
-export const OPEN_LOOP_GENERATORS = ['paced', 'autocannon'] as const;
-export type OpenLoopGenerator = (typeof OPEN_LOOP_GENERATORS)[number];
-export const DEFAULT_OPEN_LOOP_GENERATOR: OpenLoopGenerator = 'paced';
+export const OPEN_LOOP_GENERATORS = ['auto', 'autocannon', 'paced'] as const;
+/** What `--open-loop-generator` asks for. */
+export type OpenLoopChoice = (typeof OPEN_LOOP_GENERATORS)[number];
+/** What sends and times a run's load (an `auto` choice resolved per scenario). */
+export type OpenLoopGenerator = Exclude<OpenLoopChoice, 'auto'>;
+export const DEFAULT_OPEN_LOOP_GENERATOR: OpenLoopChoice = 'auto';
 
 export interface BenchArgs {
   quick: boolean;
@@ -27,7 +33,7 @@ export interface BenchArgs {
   micro: boolean;
   /** As given; absent: DEFAULT_OPEN_LOOP_GENERATOR for the bench, and for the gate each scenario's baseline
    * generator (gate.ts plannedGenerators: it never compares p99s taken by different generators). */
-  openLoopGenerator?: OpenLoopGenerator;
+  openLoopGenerator?: OpenLoopChoice;
   out?: string;
   quiet: boolean;
   help: boolean;
@@ -53,9 +59,11 @@ export const COMMON_HELP = `  --quick                 the quick subset (small GE
   --connections N         connections for both figures (default 50)
   --threads N             threads for every proxy (default 1)
   --wrk | --no-wrk        force wrk / never use wrk for throughput (default: when autocannon's ceiling < 1.5×)
-  --open-loop-generator G who sends the fixed-rate load: paced (default; our own 1 ms ticks) or autocannon (its
-                          overallRate, each connection paced evenly, latency from the due time); new-conn is always
-                          paced; the gate's default is the generator of each scenario's baseline; see bench/README.md
+  --open-loop-generator G who sends the fixed-rate load: auto (default: autocannon where a probe against direct shows
+                          it holds 1.25× the scenario's top rate, else paced), autocannon (its overallRate, each
+                          connection paced evenly, latency from the due time) or paced (our own 1 ms ticks); new-conn
+                          is always paced; the gate's default is the generator of each scenario's baseline; see
+                          bench/README.md
   --no-pin                do not pin with taskset
   --out DIR               where the JSON and HTML go (default bench/results)
   --quiet                 no progress line`;
@@ -103,7 +111,7 @@ export function parseArgs(argv: string[], gate: boolean): BenchArgs {
         if (!(OPEN_LOOP_GENERATORS as readonly string[]).includes(g)) {
           throw new UsageError(`${flag} ${g}: expected one of ${OPEN_LOOP_GENERATORS.join(', ')}`);
         }
-        a.openLoopGenerator = g as OpenLoopGenerator;
+        a.openLoopGenerator = g as OpenLoopChoice;
         break;
       }
       default:

@@ -116,7 +116,7 @@ export function renderHtml(r: BenchResults): string {
     // The gate's rate first, then the others.
     const ordered = [plots[gi], ...plots.filter((_p, i) => i !== gi)];
     return `<section><h2>${esc(sc.id)} — ${esc(sc.title)}</h2>
-<p>${esc(sc.toolNote || `throughput by ${sc.throughputTool}`)}. Latency: ${esc(latencyGeneratorLabel(sc))}.</p>
+<p>${esc(sc.toolNote || `throughput by ${sc.throughputTool}`)}. Latency: ${esc(latencyGeneratorLabel(sc))}${sc.generatorNote ? ` (${esc(sc.generatorNote)})` : ''}.</p>
 <div class="row">${throughputBars(sc)}</div>
 <div class="row">${ordered.join('')}</div></section>`;
   });

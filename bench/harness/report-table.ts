@@ -94,6 +94,7 @@ export function scenarioTable(sc: ScenarioResult): string {
   out.push(
     `  latency: open loop (${latencyGeneratorLabel(sc)}) at ${sc.rates.map((r) => `${r.pct}% = ${int(r.rps)}`).join(', ')} req/s of the slowest proxy's throughput; ms, median of rounds`,
   );
+  if (sc.generatorNote) out.push(`  generator: ${sc.generatorNote}`);
   // The name column fits the longest name (gatemesh-native-free-nopolicy is 29 characters), room for " !".
   const nameW = Math.max(22, ...names.map((nm) => nm.length + 2));
   const head =

@@ -1,5 +1,5 @@
 // The shape of bench/results/<timestamp>.json: every raw number of a run, plus the machine it ran on.
-import type { OpenLoopGenerator } from './args';
+import type { OpenLoopChoice, OpenLoopGenerator } from './args';
 import type { Failures } from './failures';
 import type { Percentiles } from './stats';
 
@@ -69,6 +69,10 @@ export interface ScenarioResult {
   toolNote: string;
   /** autocannon against the upstream itself, req/s (median of the probe runs). */
   autocannonCeiling: number;
+  /** The generator that sent and timed this scenario's open-loop load (absent in older results: see
+   * `LatencyRun.generator`), and why that one (`auto`'s probe against direct, or what was asked). */
+  openLoopGenerator?: OpenLoopGenerator;
+  generatorNote?: string;
   /** Open-loop rates: percentage of the slowest proxy's throughput, and the req/s that gives. */
   rates: { pct: number; rps: number }[];
   /** Proxy name → result; only proxies that ran in this scenario. */
@@ -93,9 +97,9 @@ export interface RunSettings {
   latencyMs: number;
   threads: number;
   ratePcts: number[];
-  /** `--open-loop-generator` (absent in older results: paced). `new-conn` is paced whatever this says, see
-   * `LatencyRun.generator`. */
-  openLoopGenerator?: OpenLoopGenerator;
+  /** `--open-loop-generator` as asked (absent in older results: paced). What each scenario used is
+   * `ScenarioResult.openLoopGenerator` (`auto` resolved; `new-conn` is paced whatever this says). */
+  openLoopGenerator?: OpenLoopChoice;
 }
 
 export interface BenchResults {

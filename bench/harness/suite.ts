@@ -5,9 +5,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { runAutocannon, runWrk, type ClosedLoopResult, type LoadRequest } from './closed-loop';
 import { describeMachine } from './machine';
-import { DEFAULT_OPEN_LOOP_GENERATOR, type OpenLoopGenerator } from './args';
+import { DEFAULT_OPEN_LOOP_GENERATOR, type OpenLoopChoice, type OpenLoopGenerator } from './args';
 import { runOpenLoop, type OpenLoopResult } from './open-loop';
-import { installAutocannonPacing } from './autocannon-pacing';
+import { AutocannonVersionError, installAutocannonPacing } from './autocannon-pacing';
 import { runAutocannonOpenLoop } from './open-loop-autocannon';
 import { hasCommand, pinPrefix, pinSelf, type Pinning } from './processes';
 import { createProgress, type Progress } from './progress';
@@ -27,7 +27,7 @@ export interface SuiteOptions {
   tmp: string;
   /** Per scenario id, the open-loop generator to ask for instead of `settings.openLoopGenerator` (the gate: the one
    * its baseline took that scenario's p99 with). */
-  openLoopGenerators?: Record<string, OpenLoopGenerator>;
+  openLoopGenerators?: Record<string, OpenLoopChoice>;
   /** auto: wrk when autocannon's ceiling < 1.5 × the fastest proxy (the issue's rule). */
   wrk: 'auto' | 'always' | 'never';
   quiet: boolean;
@@ -45,8 +45,19 @@ export async function runSuite(o: SuiteOptions): Promise<BenchResults> {
   // Recorded, so that the JSON never leaves it to the "absent means paced" of older results.
   const asked = o.settings.openLoopGenerator ?? DEFAULT_OPEN_LOOP_GENERATOR;
   const s: RunSettings = { ...o.settings, openLoopGenerator: asked };
-  // Before anything starts: the pacing override refuses an autocannon it was not written for.
-  if (o.scenarios.some((sc) => openLoopGeneratorFor(o.openLoopGenerators?.[sc.id] ?? asked, sc) === 'autocannon')) installAutocannonPacing();
+  // Before anything starts: the pacing override refuses an autocannon it was not written for. Asked for by name, that
+  // ends the run (exit 2); under `auto` it only takes autocannon out of the choice, and each scenario's note says so.
+  const choices = o.scenarios.map((sc) => openLoopGeneratorFor(o.openLoopGenerators?.[sc.id] ?? asked, sc));
+  if (choices.includes('autocannon')) installAutocannonPacing();
+  let autocannonUnusable: string | null = null;
+  if (choices.includes('auto')) {
+    try {
+      installAutocannonPacing();
+    } catch (e) {
+      if (!(e instanceof AutocannonVersionError)) throw e;
+      autocannonUnusable = e.message;
+    }
+  }
   // A proxy that runs in none of the chosen scenarios (e.g. a `-nopolicy` variant without `policies`) is left out.
   const used = o.proxies.filter((p) => o.scenarios.some((sc) => runsIn(p, sc.table)));
   const infos: ProxyInfo[] = used.map((p) => {
@@ -65,7 +76,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchResults> {
   const scenarios: ScenarioResult[] = [];
   try {
     for (const sc of o.scenarios) {
-      scenarios.push(await runScenario({ ...o, settings: s }, sc, proxiesFor(runnable, sc), upstream.port, progress));
+      scenarios.push(await runScenario({ ...o, settings: s }, sc, proxiesFor(runnable, sc), upstream.port, progress, autocannonUnusable));
     }
   } finally {
     await upstream.stop();
@@ -191,7 +202,14 @@ function rotate<T>(list: readonly T[], by: number): T[] {
   return [...list.slice(k), ...list.slice(0, k)];
 }
 
-async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxySpec[], upstreamPort: number, progress: Progress): Promise<ScenarioResult> {
+async function runScenario(
+  o: SuiteOptions,
+  sc: Scenario,
+  specs: readonly ProxySpec[],
+  upstreamPort: number,
+  progress: Progress,
+  autocannonUnusable: string | null,
+): Promise<ScenarioResult> {
   const s = o.settings;
   const failed: Record<string, string> = {};
   const running = new Map<string, RunningProxy>();
@@ -287,10 +305,27 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
 
     // Open loop, one rate at a time, interleaved rounds within each rate.
     const asked = o.openLoopGenerators?.[sc.id] ?? s.openLoopGenerator ?? DEFAULT_OPEN_LOOP_GENERATOR; // set by runSuite
-    const generator = openLoopGeneratorFor(asked, sc);
-    if (generator !== asked) {
-      progress.note(`${sc.id}: latency by the paced generator: autocannon cannot open a connection per request`);
+    let generator: OpenLoopGenerator;
+    let generatorNote: string;
+    const choice = openLoopGeneratorFor(asked, sc);
+    if (choice !== 'auto') {
+      generator = choice;
+      generatorNote = choice === asked ? `${choice}: asked for` : `paced: autocannon cannot open a connection per request`;
+    } else if (autocannonUnusable) {
+      generator = 'paced';
+      generatorNote = `paced: autocannon unusable here (${autocannonUnusable})`;
+    } else if (!running.has('direct')) {
+      generator = 'paced';
+      generatorNote = 'paced: no direct-to-upstream run to probe autocannon against';
+    } else {
+      const top = Math.max(...rates.map((r) => r.rps));
+      const probeRate = Math.round(top * AUTOCANNON_HEADROOM);
+      progress.plan(GENERATOR_PROBE_MS / 1000 + 0.5, 1);
+      progress.step(`${sc.id} · can autocannon send ${probeRate} req/s? (${AUTOCANNON_HEADROOM}× the top rate, against direct)`, GENERATOR_PROBE_MS / 1000 + 0.5);
+      const r = await runAutocannonOpenLoop({ request: req(running.get('direct')!.port), rate: probeRate, durationMs: GENERATOR_PROBE_MS, warmupMs: OPEN_LOOP_WARMUP_MS, connections: s.connections });
+      ({ generator, note: generatorNote } = chooseOpenLoopGenerator(r, probeRate));
     }
+    if (generator !== asked) progress.note(`${sc.id}: open-loop generator ${generatorNote}`);
     const lat = new Map<string, LatencyRun[][]>(names.map((nm) => [nm, rates.map(() => [])]));
     for (let ri = 0; ri < rates.length; ri++) {
       const rate = rates[ri];
@@ -333,7 +368,7 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
         latency: lat.get(nm)!.map((runs) => ({ median: medianPercentiles(runs.map((r) => r.percentiles)), runs })),
       };
     }
-    return { id: sc.id, title: sc.title, throughputTool: tool, toolNote, autocannonCeiling, rates, proxies, failed };
+    return { id: sc.id, title: sc.title, throughputTool: tool, toolNote, autocannonCeiling, openLoopGenerator: generator, generatorNote, rates, proxies, failed };
   } finally {
     await Promise.all([...running.values()].map((rp) => rp.stop()));
   }
@@ -343,13 +378,53 @@ async function runScenario(o: SuiteOptions, sc: Scenario, specs: readonly ProxyS
 const OPEN_LOOP_WARMUP_MS = 500;
 
 /**
- * The generator that measures a scenario's latency: the one asked for, except that `new-conn` stays with the paced
- * generator, since autocannon has no connection-per-request mode: its `reconnectRate` resets the connection before
- * emitting the response (lib/httpClient.js kOnMessageComplete, line 92), so with `reconnectRate: 1` no response is
- * ever reported, and it opens the next connection right after a response instead of when the request is due.
+ * The generator asked for a scenario's latency, before `auto` is resolved: as asked, except that `new-conn` stays with
+ * the paced generator, since autocannon has no connection-per-request mode: its `reconnectRate` resets the connection
+ * before emitting the response (lib/httpClient.js kOnMessageComplete, line 92), so with `reconnectRate: 1` no response
+ * is ever reported, and it opens the next connection right after a response instead of when the request is due.
  */
-export function openLoopGeneratorFor(asked: OpenLoopGenerator, sc: Pick<Scenario, 'newConnection'>): OpenLoopGenerator {
-  return asked === 'autocannon' && !sc.newConnection ? 'autocannon' : 'paced';
+export function openLoopGeneratorFor(asked: OpenLoopChoice, sc: Pick<Scenario, 'newConnection'>): OpenLoopChoice {
+  return sc.newConnection ? 'paced' : asked;
+}
+
+/**
+ * `auto` gives a scenario's latency to autocannon only when, in this run, it sent this multiple of the scenario's top
+ * open-loop rate to the direct upstream and kept up (chooseOpenLoopGenerator). The margin is for the proxies' runs:
+ * the top rate against a proxy costs the generator as much as against direct, and a run is 2–4× the probe's length.
+ */
+export const AUTOCANNON_HEADROOM = 1.25;
+/** The probe's measured window, ms (after OPEN_LOOP_WARMUP_MS). */
+const GENERATOR_PROBE_MS = 1500;
+/**
+ * Kept up: the median request to direct within this, ms. Direct answers a small GET in 0.1–0.6 ms at these rates
+ * when the generator has CPU to spare; a generator that has fallen behind times its requests from when they were due,
+ * so its median climbs to tens or hundreds of ms (seen: 161 ms at 22k req/s, 573 ms at 30k, 2-core dev VM) while
+ * paced's stays under 1 ms at the same rates.
+ */
+export const PROBE_MAX_P50_MS = 2;
+/** Kept up: completed at least this share of the probe rate, every answer a 2xx and no socket error. */
+export const PROBE_MIN_RATE_SHARE = 0.98;
+
+/**
+ * Resolves `auto` from autocannon's probe against direct at `probeRate` req/s: autocannon when it kept up, else the
+ * paced generator (our own, about half autocannon's CPU per request, so it keeps up where autocannon does not). The
+ * note says which and why with the probe's figures, for the table, the HTML and the JSON.
+ */
+export function chooseOpenLoopGenerator(
+  r: Pick<OpenLoopResult, 'histogram' | 'achievedRate' | 'errors' | 'non2xx'>,
+  probeRate: number,
+): { generator: OpenLoopGenerator; note: string } {
+  const p50 = r.histogram.getValueAtPercentile(50) / 1000;
+  const figures = `${fmtK(Math.round(r.achievedRate))} req/s completed, p50 ${p50.toFixed(2)} ms, ${r.errors + r.non2xx} failed`;
+  const held = p50 <= PROBE_MAX_P50_MS && r.achievedRate >= PROBE_MIN_RATE_SHARE * probeRate && r.errors + r.non2xx === 0;
+  return held
+    ? { generator: 'autocannon', note: `autocannon: it kept up with ${fmtK(probeRate)} req/s against direct (${figures})` }
+    : {
+        generator: 'paced',
+        note:
+          `paced: autocannon could not keep up with ${fmtK(probeRate)} req/s against direct (${figures}; ` +
+          `needs p50 ≤ ${PROBE_MAX_P50_MS} ms, ≥ ${PROBE_MIN_RATE_SHARE * 100} % of the rate, no failures)`,
+      };
 }
 
 export function fmtK(n: number): string {

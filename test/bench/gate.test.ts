@@ -48,13 +48,15 @@ const plans: { desc: string; argv: string[]; base: Record<string, 'paced' | 'aut
   // Its baseline's p99 was paced: measured paced, like with like, until --update moves it.
   { desc: 'a baseline without the field (paced) keeps paced', argv: ['--quick'], base: undefined, want: { 'small-get': 'paced' } },
   {
-    desc: 'full, a mixed baseline: each scenario as its baseline; no baseline entry: the default; new-conn paced',
+    desc: 'full, a mixed baseline: each scenario as its baseline; no baseline entry: auto (the probe decides); new-conn paced',
     argv: [],
     base: { 'small-get': 'autocannon', 'post-4k': 'paced' },
-    want: { 'small-get': 'autocannon', 'post-4k': 'paced', 'new-conn': 'paced', 'routes-10k': 'paced', policies: 'paced' },
+    want: { 'small-get': 'autocannon', 'post-4k': 'paced', 'new-conn': 'paced', 'routes-10k': 'auto', policies: 'auto' },
   },
-  { desc: '--update (no baseline): the default', argv: ['--quick'], base: null, want: { 'small-get': 'paced' } },
+  { desc: '--update (no baseline): auto', argv: ['--quick'], base: null, want: { 'small-get': 'auto' } },
   { desc: 'asked for: as asked (checkGenerators then refuses a mismatch)', argv: ['--quick', '--open-loop-generator', 'paced'], base: { 'small-get': 'autocannon' }, want: { 'small-get': 'paced' } },
+  // auto by name is the default: it never overrides what the baseline's p99 was taken with.
+  { desc: 'auto asked for: the baseline\'s where it has one', argv: ['--quick', '--open-loop-generator', 'auto'], base: { 'small-get': 'autocannon' }, want: { 'small-get': 'autocannon' } },
 ];
 
 for (const c of plans) {

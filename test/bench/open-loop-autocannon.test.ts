@@ -9,7 +9,8 @@ import {
   type AutocannonRecorder,
 } from '../../bench/harness/open-loop-autocannon';
 import { SCENARIOS } from '../../bench/harness/scenarios';
-import { openLoopGeneratorFor } from '../../bench/harness/suite';
+import { createHistogram, recordUs } from '../../bench/harness/stats';
+import { chooseOpenLoopGenerator, openLoopGeneratorFor, PROBE_MAX_P50_MS, PROBE_MIN_RATE_SHARE } from '../../bench/harness/suite';
 
 // ---- each connection's interval (pure) ----
 
@@ -225,13 +226,40 @@ test('autocannon recorder: responses are recorded as timed, in µs; the unanswer
   assert.ok(Math.abs(h.maxValue - 300_000) <= 300, `max ${h.maxValue}`);
 });
 
-test('openLoopGeneratorFor: autocannon where asked, except new-conn (reconnectRate reports no response)', () => {
+test('openLoopGeneratorFor: as asked, except new-conn (reconnectRate reports no response), which is paced even under auto', () => {
   const small = SCENARIOS.find((s) => s.id === 'small-get')!;
   const newConn = SCENARIOS.find((s) => s.id === 'new-conn')!;
   assert.equal(openLoopGeneratorFor('autocannon', small), 'autocannon');
   assert.equal(openLoopGeneratorFor('autocannon', newConn), 'paced');
   assert.equal(openLoopGeneratorFor('paced', small), 'paced');
+  assert.equal(openLoopGeneratorFor('auto', small), 'auto');
+  assert.equal(openLoopGeneratorFor('auto', newConn), 'paced');
 });
+
+/** A probe result: `p50Us` for every recorded request. */
+function probeResult(p50Us: number, achievedRate: number, errors = 0, non2xx = 0) {
+  const histogram = createHistogram();
+  for (let i = 0; i < 100; i++) recordUs(histogram, p50Us);
+  return { histogram, achievedRate, errors, non2xx };
+}
+
+const choices: { desc: string; r: ReturnType<typeof probeResult>; want: 'autocannon' | 'paced'; note: RegExp }[] = [
+  { desc: 'kept up: autocannon', r: probeResult(400, 37_400), want: 'autocannon', note: /^autocannon: it kept up with 37\.5k req\/s against direct \(37\.4k req\/s completed, p50 0\.40 ms, 0 failed\)$/ },
+  // The collapse seen on the 2-core VM: requests timed from their due time, the median far behind.
+  { desc: 'fell behind (p50 161 ms): paced', r: probeResult(161_000, 37_200), want: 'paced', note: /^paced: autocannon could not keep up with 37\.5k req\/s .*p50 161\.\d\d ms.*needs p50 ≤ 2 ms/ },
+  { desc: 'completed too few: paced', r: probeResult(400, 30_000), want: 'paced', note: /30\.0k req\/s completed/ },
+  { desc: 'a failure: paced', r: probeResult(400, 37_500, 1), want: 'paced', note: /1 failed/ },
+  { desc: 'a non-2xx answer: paced', r: probeResult(400, 37_500, 0, 3), want: 'paced', note: /3 failed/ },
+  { desc: 'the bounds themselves: autocannon', r: probeResult(PROBE_MAX_P50_MS * 1000, PROBE_MIN_RATE_SHARE * 37_500), want: 'autocannon', note: /^autocannon/ },
+];
+
+for (const c of choices) {
+  test(`chooseOpenLoopGenerator: ${c.desc}`, () => {
+    const got = chooseOpenLoopGenerator(c.r, 37_500);
+    assert.equal(got.generator, c.want);
+    assert.match(got.note, c.note);
+  });
+}
 
 // ---- against a real server (127.0.0.1, port 0) ----
 

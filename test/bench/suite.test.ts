@@ -3,8 +3,13 @@ import assert from 'node:assert/strict';
 import { plainServer as server } from '../helpers/servers';
 import http from 'node:http';
 import { SCENARIOS } from '../../bench/harness/scenarios';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { allProxies, isPoliciesOff } from '../../bench/harness/proxies';
-import { closesAfterClose, planSuite, proxiesFor, slowestForRates } from '../../bench/harness/suite';
+import { planPinning } from '../../bench/harness/processes';
+import { closesAfterClose, planSuite, proxiesFor, runSuite, slowestForRates } from '../../bench/harness/suite';
+import type { OpenLoopChoice } from '../../bench/harness/args';
 
 const NEW_CONN = SCENARIOS.find((s) => s.id === 'new-conn')!;
 
@@ -73,3 +78,51 @@ for (const c of rateCases) {
     assert.ok(Object.keys(kinds).some(isPoliciesOff));
   });
 }
+
+// ---- the open-loop generator, end to end (runSuite against the real upstream, direct only) ----
+
+/** One short run of small-get with only `direct`; `ratePct` of direct's own throughput sets the open-loop rate. */
+async function directOnly(asked: OpenLoopChoice, ratePct: number) {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'gatemesh-suite-test-'));
+  try {
+    return await runSuite({
+      mode: 'quick',
+      argv: [],
+      scenarios: SCENARIOS.filter((s) => s.id === 'small-get'),
+      proxies: allProxies({ only: [] }),
+      settings: { connections: 10, rounds: 1, warmupMs: 200, throughputMs: 500, latencyMs: 500, threads: 1, ratePcts: [ratePct], openLoopGenerator: asked },
+      pin: planPinning(true),
+      tmp,
+      wrk: 'never',
+      quiet: true,
+    });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+test('runSuite, auto: at a rate autocannon easily sends (1 % of direct), its probe keeps up and it times the runs; the choice and why are in the results', async () => {
+  const r = await directOnly('auto', 1);
+  const sc = r.scenarios[0];
+  assert.equal(r.settings.openLoopGenerator, 'auto');
+  assert.equal(sc.openLoopGenerator, 'autocannon', sc.generatorNote);
+  assert.match(sc.generatorNote ?? '', /^autocannon: it kept up with \d+ req\/s against direct \(\d+ req\/s completed, p50 \d\.\d\d ms, 0 failed\)$/);
+  const runs = sc.proxies['direct'].latency[0].runs;
+  assert.ok(runs.length === 1 && runs.every((x) => x.generator === 'autocannon' && x.completed > 0), JSON.stringify(runs.map((x) => x.generator)));
+});
+
+test('runSuite, auto: at twice the rate autocannon itself reached closed-loop, its probe cannot keep up and the paced generator times the runs', async () => {
+  const r = await directOnly('auto', 200);
+  const sc = r.scenarios[0];
+  assert.equal(sc.openLoopGenerator, 'paced', sc.generatorNote);
+  assert.match(sc.generatorNote ?? '', /^paced: autocannon could not keep up with [\d.k]+ req\/s against direct \(.*needs p50 ≤ 2 ms/);
+  assert.ok(sc.proxies['direct'].latency[0].runs.every((x) => x.generator === 'paced'));
+});
+
+test('runSuite: a generator asked for by name is used without a probe, and the note says it was asked for', async () => {
+  const r = await directOnly('paced', 1);
+  const sc = r.scenarios[0];
+  assert.equal(sc.openLoopGenerator, 'paced');
+  assert.equal(sc.generatorNote, 'paced: asked for');
+  assert.ok(sc.proxies['direct'].latency[0].runs.every((x) => x.generator === 'paced'));
+});
