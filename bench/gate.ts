@@ -78,7 +78,7 @@ export function gateProxies(a: Pick<BenchArgs, 'baselineDir' | 'proxies'>): { pr
   return { proxies: [all.find((p) => p.kind === 'ceiling')!, peer, ...subjects], reference: [peer.name] };
 }
 
-async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[], generators: Record<string, OpenLoopChoice>): Promise<BenchResults> {
+async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[], generators: Record<string, OpenLoopChoice>, why: string): Promise<BenchResults> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'gatemesh-gate-'));
   try {
     const settings = settingsFor({ ...a, quick: true });
@@ -95,6 +95,7 @@ async function measure(a: BenchArgs, proxies: ProxySpec[], argv: string[], gener
       proxies,
       settings,
       openLoopGenerators: generators,
+      openLoopWhy: why,
       pin: planPinning(!a.pin),
       tmp,
       // One throughput tool for the baseline and every candidate, or their ratios would not compare: wrk whenever it is
@@ -211,6 +212,7 @@ async function main(argv: string[]): Promise<number> {
 
   const baseline = a.update || a.baselineDir ? null : readBaseline(baselineFile);
   let generators = plannedGenerators(a, baseline);
+  let generatorsWhy = a.openLoopGenerator && a.openLoopGenerator !== 'auto' ? 'asked for' : "the baseline's p99 was taken with it";
   if (baseline) checkGenerators(baseline, generators, baselineFile);
   for (const [sc, g] of Object.entries(generators)) {
     if ((!a.openLoopGenerator || a.openLoopGenerator === 'auto') && g !== 'auto' && !pickScenarios([sc], null)[0].newConnection) {
@@ -219,7 +221,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { proxies } = gateProxies(a);
   const run = async (): Promise<{ r: BenchResults; cmp: Comparison | null; table: RatioTable }> => {
-    const r = await measure(a, proxies, argv, generators);
+    const r = await measure(a, proxies, argv, generators, generatorsWhy);
     // What `auto` chose must match the baseline too (checked before measuring for everything else).
     if (baseline) checkGenerators(baseline, scenarioGenerators(r), baselineFile, false);
     process.stdout.write(renderTable(r) + '\n');
@@ -236,6 +238,7 @@ async function main(argv: string[]): Promise<number> {
     const tables = [first.table];
     // Every run of the update with the generators the first one chose, so that the median is of like with like.
     generators = { ...generators, ...(scenarioGenerators(first.r) as Record<string, OpenLoopGenerator>) };
+    generatorsWhy = "this update's first run chose it";
     for (let i = 1; i < UPDATE_RUNS; i++) {
       process.stdout.write(`baseline: run ${i + 1} of ${UPDATE_RUNS}\n`);
       tables.push((await run()).table);

@@ -28,6 +28,8 @@ export interface SuiteOptions {
   /** Per scenario id, the open-loop generator to ask for instead of `settings.openLoopGenerator` (the gate: the one
    * its baseline took that scenario's p99 with). */
   openLoopGenerators?: Record<string, OpenLoopChoice>;
+  /** Why those, for each scenario's note when it is not `auto` (default "asked for"). */
+  openLoopWhy?: string;
   /** auto: wrk when autocannon's ceiling < 1.5 × the fastest proxy (the issue's rule). */
   wrk: 'auto' | 'always' | 'never';
   quiet: boolean;
@@ -310,7 +312,9 @@ async function runScenario(
     const choice = openLoopGeneratorFor(asked, sc);
     if (choice !== 'auto') {
       generator = choice;
-      generatorNote = choice === asked ? `${choice}: asked for` : `paced: autocannon cannot open a connection per request`;
+      generatorNote = sc.newConnection
+        ? 'paced: autocannon cannot open a connection per request'
+        : `${choice}: ${(o.openLoopGenerators?.[sc.id] && o.openLoopWhy) || 'asked for'}`;
     } else if (autocannonUnusable) {
       generator = 'paced';
       generatorNote = `paced: autocannon unusable here (${autocannonUnusable})`;
