@@ -14,10 +14,12 @@ const IN_BOTH = IN_REQUEST | IN_RESPONSE;
 /**
  * Where a lower-case field name is dropped, one table for both directions:
  * - both: hop-by-hop fields (RFC 9110 §7.6.1; `te` is special-cased in requests, `TE: trailers`
- *   may pass) and Content-Length (framing is re-derived on each side);
+ *   may pass), Content-Length (framing is re-derived on each side), and Proxy-Authorization and
+ *   Proxy-Authenticate: each applies only to the next hop (RFC 9110 §11.7.1, §11.7.2), so an
+ *   upstream's Proxy-Authenticate challenges gatemesh, not the client, and neither field has a
+ *   meaning to pass on in the other direction;
  * - requests: Host and X-Forwarded-* (buildUpstreamHead writes them), Expect (the front end answers
- *   100-continue, RFC 9110 §10.1.1), Proxy-Authorization and Proxy-Authenticate (consumed by the
- *   proxy they are addressed to, RFC 9110 §11.7);
+ *   100-continue, RFC 9110 §10.1.1);
  * - responses: Date (both front ends write their own; uWS cannot be told not to).
  *
  * A switch on the length, not a Set: the uws front end's header names are new strings on every
@@ -45,9 +47,9 @@ function droppedIn(name: string): number {
     case 17:
       return name === 'transfer-encoding' ? IN_BOTH : name === 'x-forwarded-proto' ? IN_REQUEST : 0;
     case 18:
-      return name === 'proxy-authenticate' ? IN_REQUEST : 0;
+      return name === 'proxy-authenticate' ? IN_BOTH : 0;
     case 19:
-      return name === 'proxy-authorization' ? IN_REQUEST : 0;
+      return name === 'proxy-authorization' ? IN_BOTH : 0;
     default:
       return 0;
   }

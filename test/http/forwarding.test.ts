@@ -37,7 +37,12 @@ const REQUEST_DROPPED = [
   'transfer-encoding', 'upgrade', 'te', 'content-length', 'expect', 'host', 'x-forwarded-for', 'x-forwarded-proto',
   'x-forwarded-host',
 ];
-const RESPONSE_DROPPED = ['connection', 'keep-alive', 'proxy-connection', 'trailer', 'transfer-encoding', 'upgrade', 'te', 'content-length', 'date'];
+// Proxy-Authenticate and Proxy-Authorization apply to the next hop only (RFC 9110 §11.7.1, §11.7.2): an upstream's
+// challenge is addressed to gatemesh, not to the client.
+const RESPONSE_DROPPED = [
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'trailer', 'transfer-encoding',
+  'upgrade', 'te', 'content-length', 'date',
+];
 // Kept names, among them one of every length either list uses, and near misses.
 const KEPT = [
   'tf', 'ta', 'hosts', 'hoss', 'accept', 'cookie', 'referer', 'upgradf', 'connectiom', 'keep-alivf', 'content-type',
@@ -54,6 +59,6 @@ test('isRequestHopByHop: every dropped request field, and nothing else', () => {
 test('isResponseDropped: every dropped response field, and nothing else', () => {
   for (const n of RESPONSE_DROPPED) assert.equal(isResponseDropped(n), true, n);
   for (const n of KEPT) assert.equal(isResponseDropped(n), false, n);
-  // Request-only drops cross in responses (Host, Expect, X-Forwarded-*, Proxy-Authorization, …).
+  // Request-only drops cross in responses (Host, Expect, X-Forwarded-*).
   for (const n of REQUEST_DROPPED) if (!RESPONSE_DROPPED.includes(n)) assert.equal(isResponseDropped(n), false, n);
 });
