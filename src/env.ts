@@ -88,6 +88,11 @@ function int(env: NodeJS.ProcessEnv, name: string, def: number, min = 0): number
   return n;
 }
 
+/** GATEMESH_CONFIG, an empty value counting as unset (as every variable here); `gatemesh routes` reads it too. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.GATEMESH_CONFIG || undefined;
+}
+
 export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const frontend = (env.GATEMESH_FRONTEND || 'auto').trim();
   if (frontend !== 'auto' && frontend !== 'uws' && frontend !== 'native-free') {
@@ -96,7 +101,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   return {
     frontend,
     threads: int(env, 'GATEMESH_THREADS', Math.max(1, os.availableParallelism()), 1),
-    config: env.GATEMESH_CONFIG || undefined,
+    config: configFromEnv(env),
     adminAddr: env.GATEMESH_ADMIN_ADDR || '127.0.0.1:9901',
     drainTimeoutMs: int(env, 'GATEMESH_DRAIN_TIMEOUT_MS', 30000),
     maxHeaderBytes: int(env, 'GATEMESH_MAX_HEADER_BYTES', 16384, 256),

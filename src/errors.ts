@@ -60,7 +60,9 @@ export const ERR = Object.freeze({
   QUEUE_TIMEOUT: e('GATEMESH_ERR_QUEUE_TIMEOUT', 503, 'timed out waiting in the concurrency queue'),
   CIRCUIT_OPEN: e('GATEMESH_ERR_CIRCUIT_OPEN', 503, 'backend circuit breaker open'),
   NO_HEALTHY_ENDPOINTS: e('GATEMESH_ERR_NO_HEALTHY_ENDPOINTS', 503, 'no healthy endpoint (all ejected or failing health checks)'),
-  // Server.
+  // Server. CONNECTION_LIMIT: GATEMESH_MAX_CONNECTIONS on the uws front end, which counts requests
+  // in flight (uWS has no per-connection hook; native-free refuses the connection itself).
+  CONNECTION_LIMIT: e('GATEMESH_ERR_CONNECTION_LIMIT', 503, 'connection limit reached', true),
   DRAINING: e('GATEMESH_ERR_DRAINING', 503, 'gateway is shutting down', true),
   INTERNAL: e('GATEMESH_ERR_INTERNAL', 500, 'internal error'),
 });

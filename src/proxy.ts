@@ -12,7 +12,7 @@ import { ERR, type ErrorSpec } from './errors';
 import type { Downstream, IncomingHead } from './http/downstream';
 import { buildUpstreamHead, filterResponseHeaders, filterUpgradeHeaders, findHeader, type TrustedProxies } from './http/forwarding';
 import { checkRequestHead, newRequestFraming, type RequestFraming } from './http/request-head';
-import type { UpgradeDownstream } from './frontend/types';
+import type { RequestHandler, UpgradeDownstream } from './frontend/types';
 import type { AccessLog } from './log';
 import { compileRouteTable, type MatchedRule, type RouteTable } from './router/route-table';
 import { startExchange, type Exchange, type ExchangeRequest, type ExchangeSink } from './upstream/exchange';
@@ -260,6 +260,16 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
   }
 
   // --- request phase -----------------------------------------------------------------------
+
+  /** Turned away by the front end before routing: answered (and logged) as this stream's error. */
+  turnAway(err: ErrorSpec): void {
+    this.ds.onAbort(this.onClientAbort);
+    this.ctx.inflight++;
+    // The head is read as for any request, so the access log has its host and path (and a
+    // malformed one gets its own 400 first).
+    const bad = checkRequestHead(this.head, this.ctx.settings, this.ctx.checkSyntax, this.framing);
+    this.fail(bad ?? err, '');
+  }
 
   run(listener: number): void {
     const ctx = this.ctx;
@@ -841,12 +851,14 @@ function isIdempotent(method: string): boolean {
 }
 
 export function createRequestHandlers(ctx: ProxyContext): {
-  onRequest: (head: IncomingHead, ds: Downstream, listener: number) => void;
+  onRequest: RequestHandler;
   onUpgrade: (head: IncomingHead, ds: UpgradeDownstream, listener: number) => void;
 } {
   return {
-    onRequest(head, ds, listener) {
-      new ProxyStream(ctx, head, ds, null).run(listener);
+    onRequest(head, ds, listener, refusal) {
+      const stream = new ProxyStream(ctx, head, ds, null);
+      if (refusal === undefined) stream.run(listener);
+      else stream.turnAway(refusal);
     },
     onUpgrade(head, ds, listener) {
       new ProxyStream(ctx, head, ds, ds).run(listener);

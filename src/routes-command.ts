@@ -3,6 +3,7 @@
 //   gatemesh routes [--config <file|dir>] [--json]
 //   gatemesh routes [--config <file|dir>] --test 'GET http://host/path?q=1' [-H 'name: value']... [--listener <name>]
 import { loadConfig, DEFAULT_CONFIG_PATH } from './config/load';
+import { configFromEnv } from './env';
 import type { GatewayConfig } from './config/model';
 import { groupListeners, type ListenerGroup } from './proxy';
 import { describeRoutes, explainRequest, type Explanation, type RouteEntry, type TestRequest } from './router/describe';
@@ -126,7 +127,8 @@ export function runRoutesCommand(argv: string[], out: (s: string) => void, err: 
       return 2;
     }
   }
-  const target = configPath ?? process.env.GATEMESH_CONFIG ?? DEFAULT_CONFIG_PATH;
+  // Like serving: an empty GATEMESH_CONFIG is unset, so the embedded default config is described.
+  const target = configPath ?? configFromEnv() ?? DEFAULT_CONFIG_PATH;
   let config: GatewayConfig;
   try {
     config = loadConfig(target).config;

@@ -3,14 +3,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { readSettings } from '../src/env';
 import type { Logger } from '../src/log';
 import { chooseFrontend } from '../src/main';
 import { FRONTENDS, nativeConfig, startGateway, tempDir, writeConfig, type RunningGateway } from './helpers/gateway';
-import { echoUpstream, httpUpstream, rawRequest, request } from './helpers/servers';
+import { echoUpstream, httpUpstream, rawRequest, rawUpstream, request } from './helpers/servers';
 
 const BIN = path.resolve(__dirname, '../../bin/gatemesh.js');
 
@@ -104,6 +106,125 @@ for (const fe of FRONTENDS) {
         assert.equal(refused, true);
       } finally {
         await up.close();
+      }
+    });
+
+    it('SIGTERM with a request that outlasts GATEMESH_DRAIN_TIMEOUT_MS: /ready 503 while draining, exit 0 when the timeout runs out', async () => {
+      // An upstream that reads the request and never answers (GATEMESH_UPSTREAM_TIMEOUT_MS, 30 s by
+      // default, is far beyond this test, so only the drain timeout can end the request).
+      const up = await rawUpstream(() => {});
+      const drainMs = 1500;
+      const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${up.port}"]\n`), {
+        GATEMESH_DRAIN_TIMEOUT_MS: String(drainMs),
+      });
+      try {
+        const pending = request(gw.port, { path: '/never' }).then(
+          (r) => `answered ${r.status}`,
+          (err: Error) => err.message,
+        );
+        for (let i = 0; i < 100 && !(up.received[0] ?? '').includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+        assert.match(up.received[0] ?? '', /^GET \/never /, 'the request is in flight at the upstream');
+        const sent = Date.now();
+        const exit = gw.stop();
+        let ready = await request(gw.adminPort, { path: '/ready' });
+        for (let i = 0; i < 50 && ready.status === 200; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          ready = await request(gw.adminPort, { path: '/ready' });
+        }
+        assert.equal(ready.status, 503);
+        assert.equal(ready.body, 'draining\n');
+        assert.equal(await exit, 0);
+        const took = Date.now() - sent;
+        // Bounds on correctness, not speed: it waited for the request (the drain timer starts after
+        // the signal arrives, so never earlier than drainMs, less timer rounding) and then stopped
+        // waiting for an upstream that would never answer (generous margin for a loaded machine).
+        assert.ok(took >= drainMs - 50, `exited ${took} ms after SIGTERM, before the ${drainMs} ms drain timeout`);
+        assert.ok(took < drainMs + 5000, `exited ${took} ms after SIGTERM, drain timeout ${drainMs} ms`);
+        // The client is not left hanging: its connection is closed with the process, unanswered.
+        assert.doesNotMatch(await pending, /^answered/);
+      } finally {
+        await up.close();
+      }
+    });
+
+    it('a Gateway without spec.addresses binds all interfaces', async () => {
+      const echo = await echoUpstream();
+      // An address of this machine other than 127.0.0.1: a socket bound to 127.0.0.1 refuses it,
+      // one bound to all interfaces accepts it. Without a non-loopback interface, Linux still
+      // routes all of 127.0.0.0/8 to lo.
+      const other =
+        Object.values(os.networkInterfaces())
+          .flat()
+          .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address ?? (process.platform === 'linux' ? '127.0.0.2' : undefined);
+      assert.ok(other !== undefined, 'this machine has an IPv4 address other than 127.0.0.1');
+      const manifests = (addresses: string): string => `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: gatemesh }
+spec: { controllerName: gatemesh.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: default }
+spec:
+  gatewayClassName: gatemesh
+${addresses}  listeners:
+    - { name: http, port: 0, protocol: HTTP }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app, namespace: default }
+spec:
+  parentRefs: [{ name: gw }]
+  rules:
+    - backendRefs: [{ name: app, port: 80 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: app, namespace: default }
+spec:
+  ports: [{ name: http, port: 80 }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: app-1
+  namespace: default
+  labels: { kubernetes.io/service-name: app }
+addressType: IPv4
+ports: [{ name: http, port: ${echo.port} }]
+endpoints:
+  - addresses: [127.0.0.1]
+`;
+      /** GET / through `host`: the status, or 0 when the connection is refused. */
+      const statusVia = (host: string, port: number): Promise<number> =>
+        new Promise((resolve) => {
+          http
+            .get({ host, port, path: '/', agent: false }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            })
+            .on('error', () => resolve(0));
+        });
+      try {
+        const all = await startGateway(fe, manifests(''));
+        try {
+          const cfg = JSON.parse((await request(all.adminPort, { path: '/config' })).body);
+          assert.equal(cfg.listeners[0].address, '0.0.0.0');
+          assert.equal(await statusVia('127.0.0.1', all.port), 200);
+          assert.equal(await statusVia(other, all.port), 200);
+        } finally {
+          await all.stop();
+        }
+        // The same Gateway with an address: bound there only, so the check above can tell.
+        const one = await startGateway(fe, manifests('  addresses: [{ type: IPAddress, value: 127.0.0.1 }]\n'));
+        try {
+          assert.equal(await statusVia('127.0.0.1', one.port), 200);
+          assert.equal(await statusVia(other, one.port), 0);
+        } finally {
+          await one.stop();
+        }
+      } finally {
+        await echo.close();
       }
     });
 

@@ -123,6 +123,12 @@ describe('parseTestRequest', () => {
     { text: 'DELETE /x/%2F/../y', headers: ['Host: h.test', 'X-A:  1 '], want: { req: { host: 'h.test', method: 'DELETE', path: '/x/%2F/../y', query: '', headers: ['host', 'h.test', 'x-a', '1'] }, port: undefined } },
   ];
   for (const c of cases) it(c.text, () => assert.deepStrictEqual(parseTestRequest(c.text, c.headers ?? []), c.want));
+  it('an empty GATEMESH_CONFIG counts as unset, as when serving: the embedded default config is described', () => {
+    const r = gatemesh(['routes']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^listener web \(0\.0\.0\.0:8080\)\n.*\n {2}1 {2}\* +PathPrefix \/ +default\/rule0 +demo=1/);
+  });
+
   it('refuses what it cannot read', () => {
     assert.match(String(parseTestRequest('GET a b', [])), /expected '<METHOD> <url>'/);
     assert.match(String(parseTestRequest('GET relative/path', [])), /must be absolute/);

@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { Settings } from '../env';
 import type { Downstream, IncomingHead } from '../http/downstream';
+import type { ErrorSpec } from '../errors';
 
 export interface ListenerSpec {
   /** Bind address, '0.0.0.0' = all interfaces. */
@@ -23,7 +24,9 @@ export interface UpgradeDownstream extends Downstream {
   accept(headers: string[], upstream: net.Socket, rest: Buffer): void;
 }
 
-export type RequestHandler = (head: IncomingHead, ds: Downstream, listener: number) => void;
+/** `refusal`: the front end turns the request away before routing (uws: GATEMESH_MAX_CONNECTIONS);
+ *  the proxy answers it and logs it like any error of its own. */
+export type RequestHandler = (head: IncomingHead, ds: Downstream, listener: number, refusal?: ErrorSpec) => void;
 export type UpgradeHandler = (head: IncomingHead, ds: UpgradeDownstream, listener: number) => void;
 
 export interface BoundListener {

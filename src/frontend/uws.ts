@@ -6,6 +6,7 @@ import type net from 'node:net';
 import type { Settings } from '../env';
 import type { Downstream, IncomingHead } from '../http/downstream';
 import type { BoundListener, Frontend, ListenerSpec, RequestHandler, UpgradeDownstream, UpgradeHandler } from './types';
+import { ERR } from '../errors';
 import { closePayload, encodeFrame, FrameDecoder, OP_BINARY, OP_CLOSE, OP_PONG, OP_TEXT, type FrameSink } from './ws-frames';
 import { closeSection, openSection } from '../shared/section-clock';
 
@@ -853,7 +854,7 @@ function onHttpRequest(l: UwsListenerApp, res: UwsResponse, req: UwsRequest): vo
   if (maxInflight > 0 && state.inflight > maxInflight) {
     // uWS exposes no per-connection hook for HTTP, so on this front end the limit applies to
     // requests in flight (README: GATEMESH_MAX_CONNECTIONS).
-    ds.respond(503, ['content-type', 'text/plain; charset=utf-8'], 'connection limit reached\n', true);
+    l.onRequest(head, ds, l.index, ERR.CONNECTION_LIMIT);
     return;
   }
   currentReq = req;
