@@ -164,10 +164,38 @@ export interface ProxyContext {
   checkSyntax: boolean;
   /** Requests in flight on this thread (drain waits for 0). */
   inflight: number;
+  /** The same requests, newest first, for the drain timeout to answer (shutdownRequests). An
+   *  intrusive list: entering and leaving it costs a few stores, no allocation. */
+  firstLive: LiveRequest | null;
   /** GATEMESH_DEBUG_DELAY_MS: artificial delay before forwarding (bench gate self-test only). */
   debugDelayMs: number;
   /** This thread's slot of the shared counters. */
   stats: StatSlot;
+}
+
+/** A request in ProxyContext.firstLive's list. */
+export interface LiveRequest {
+  nextLive: LiveRequest | null;
+  prevLive: LiveRequest | null;
+  shutdown(): void;
+}
+
+/**
+ * The drain timeout ran out (SIGTERM, GATEMESH_DRAIN_TIMEOUT_MS): every request still in flight on
+ * this thread is ended before its connection is closed. One still waiting for its response head
+ * gets `503 GATEMESH_ERR_DRAINING` with `Connection: close`, so its client knows it was not served
+ * and may retry elsewhere (RFC 9110 §15.6.4); one whose response is streaming has its connection
+ * cut. Both are logged with that code. Returns how many were ended.
+ */
+export function shutdownRequests(ctx: ProxyContext): number {
+  let n = 0;
+  for (let r = ctx.firstLive; r !== null; ) {
+    const next = r.nextLive; // shutdown() unlinks r
+    r.shutdown();
+    n++;
+    r = next;
+  }
+  return n;
 }
 
 /** The empty header list fields start with (frozen: never pushed to). */
@@ -194,6 +222,9 @@ const enum Waiting {
  *  the key input of its policies and its own concurrency waiter, so admission allocates nothing. */
 class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWaiter {
   readonly framing: RequestFraming = newRequestFraming();
+  /** ProxyContext.firstLive's list, from run()/turnAway() to finish(). */
+  nextLive: LiveRequest | null = null;
+  prevLive: LiveRequest | null = null;
   phase = Phase.Routing;
   exchange: Exchange | null = null;
   matched: MatchedRule | null = null;
@@ -264,11 +295,27 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
   /** Turned away by the front end before routing: answered (and logged) as this stream's error. */
   turnAway(err: ErrorSpec): void {
     this.ds.onAbort(this.onClientAbort);
-    this.ctx.inflight++;
+    this.enter();
     // The head is read as for any request, so the access log has its host and path (and a
     // malformed one gets its own 400 first).
     const bad = checkRequestHead(this.head, this.ctx.settings, this.ctx.checkSyntax, this.framing);
     this.fail(bad ?? err, '');
+  }
+
+  /** In flight: counted, and first in ctx.firstLive's list. */
+  private enter(): void {
+    const ctx = this.ctx;
+    ctx.inflight++;
+    const first = ctx.firstLive;
+    this.nextLive = first;
+    if (first !== null) first.prevLive = this;
+    ctx.firstLive = this;
+  }
+
+  /** shutdownRequests: 503 before the response head (timeout() answers it and cancels the upstream request), a cut connection after. */
+  shutdown(): void {
+    if (this.phase === Phase.Done) return;
+    this.timeout(ERR.DRAINING, 'drain timeout reached');
   }
 
   run(listener: number): void {
@@ -276,7 +323,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     const head = this.head;
     const ds = this.ds;
     ds.onAbort(this.onClientAbort);
-    ctx.inflight++;
+    this.enter();
     const bad = checkRequestHead(head, ctx.settings, ctx.checkSyntax, this.framing);
     if (bad !== null) return this.fail(bad, '');
     const runtime = this.runtime;
@@ -806,6 +853,13 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     if (this.ruleAdmitted || this.backendAdmitted || this.breakerHeld) this.releaseSlots(this.error === null && this.upstreamMs >= 0 ? end - this.start : -1);
     const ctx = this.ctx;
     ctx.inflight--;
+    const prev = this.prevLive;
+    const next = this.nextLive;
+    if (prev !== null) prev.nextLive = next;
+    else if (ctx.firstLive === this) ctx.firstLive = next;
+    if (next !== null) next.prevLive = prev;
+    this.prevLive = null;
+    this.nextLive = null;
     ctx.stats.add(STAT_FIELDS.requests, 1);
     if (this.error !== null) ctx.stats.add(STAT_FIELDS.errors, 1);
     else if (this.status === 499) ctx.stats.add(STAT_FIELDS.clientAborts, 1);

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Settings } from './env';
 import { TrustedProxies } from './http/forwarding';
 import { createAccessLog, createLogger } from './log';
-import { compileRuntime, createRequestHandlers, type ListenerGroup, type ProxyContext } from './proxy';
+import { compileRuntime, createRequestHandlers, shutdownRequests, type ListenerGroup, type ProxyContext } from './proxy';
 import { createDeltaDecoder, type ConfigDelta } from './reload/config-delta';
 import { createPools } from './upstream/pool';
 import type { BoundListener, Frontend } from './frontend/types';
@@ -132,6 +132,7 @@ async function run(): Promise<void> {
     runtime: compileRuntime(decoder.apply(init.delta), init.groups, pools),
     checkSyntax: frontend.name === 'uws',
     inflight: 0,
+    firstLive: null,
     debugDelayMs: settings.debugDelayMs,
     stats,
   };
@@ -240,6 +241,8 @@ async function run(): Promise<void> {
         break;
       }
       case 'close':
+        // Answered before their connections go: 503 to those still waiting for a response head.
+        shutdownRequests(ctx);
         for (const b of bound.values()) b.closeAll();
         pools.closeAll();
         if (global !== null) void global.close();
