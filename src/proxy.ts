@@ -773,6 +773,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     this.status = r.status;
     this.detail = r.reason;
     this.ds.respond(r.status, headers, r.body, this.framing.close);
+    if (this.head.method !== 'HEAD') this.bytesOut = Buffer.byteLength(r.body);
     this.finish();
   }
 
@@ -820,6 +821,8 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     // too, as Envoy runs encoder filters on local replies: a browser must be able to read a 429.
     if (this.filters !== null) headers = this.filters.onResponse(err.status, headers, true);
     this.ds.respond(err.status, headers, text, err.close || this.framing.close);
+    // The access log's `bytes` counts the body sent, ours as well as an upstream's (nginx's $body_bytes_sent).
+    if (this.head.method !== 'HEAD') this.bytesOut = Buffer.byteLength(text);
     this.finish();
   }
 

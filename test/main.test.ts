@@ -14,6 +14,27 @@ import { chooseFrontend } from '../src/main';
 import { FRONTENDS, nativeConfig, startGateway, tempDir, writeConfig, type RunningGateway } from './helpers/gateway';
 import { echoUpstream, httpUpstream, rawRequest, rawUpstream, request } from './helpers/servers';
 
+/** Service `app` (port 80, `extra` on its port) and its EndpointSlice: one ready endpoint 127.0.0.1:`port`. */
+function appService(port: number, extra = ''): string {
+  return `apiVersion: v1
+kind: Service
+metadata: { name: app, namespace: default }
+spec:
+  ports: [{ name: http, port: 80${extra ? ', ' + extra : ''} }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: app-1
+  namespace: default
+  labels: { kubernetes.io/service-name: app }
+addressType: IPv4
+ports: [{ name: http, port: ${port} }]
+endpoints:
+  - addresses: [127.0.0.1]
+`;
+}
+
 const BIN = path.resolve(__dirname, '../../bin/gatemesh.js');
 
 describe('gatemesh validate', () => {
@@ -183,23 +204,7 @@ spec:
   rules:
     - backendRefs: [{ name: app, port: 80 }]
 ---
-apiVersion: v1
-kind: Service
-metadata: { name: app, namespace: default }
-spec:
-  ports: [{ name: http, port: 80 }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: app-1
-  namespace: default
-  labels: { kubernetes.io/service-name: app }
-addressType: IPv4
-ports: [{ name: http, port: ${echo.port} }]
-endpoints:
-  - addresses: [127.0.0.1]
-`;
+${appService(echo.port)}`;
       /** GET / through `host`: the status, or 0 when the connection is refused. */
       const statusVia = (host: string, port: number): Promise<number> =>
         new Promise((resolve) => {
@@ -267,23 +272,7 @@ spec:
     - matches: [{ path: { type: Exact, value: /gone } }]
       backendRefs: [{ name: nothing, port: 80 }]
 ---
-apiVersion: v1
-kind: Service
-metadata: { name: app, namespace: default }
-spec:
-  ports: [{ name: http, port: 80, targetPort: 8080 }]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: app-1
-  namespace: default
-  labels: { kubernetes.io/service-name: app }
-addressType: IPv4
-ports: [{ name: http, port: ${echo.port} }]
-endpoints:
-  - addresses: [127.0.0.1]
-`,
+${appService(echo.port, 'targetPort: 8080')}`,
       );
       const gw = await startGateway(fe, '', {}, dir);
       try {

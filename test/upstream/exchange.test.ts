@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { ERR } from '../../src/errors';
 import { createPools, type Pools } from '../../src/upstream/pool';
 import { startExchange } from '../../src/upstream/exchange';
-import { rawServer, recorder, get, delay, until } from './helpers';
+import { rawServer, recorder, get, delay, until, unansweredListener } from './helpers';
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
@@ -582,34 +582,18 @@ test('exchange: Connection: close response is not pooled', async () => {
 });
 
 test('exchange: connect timeout → UPSTREAM_CONNECT_TIMEOUT', async () => {
-  // A listener whose accept queue is full: a worker thread listens with backlog 1 and then blocks
-  // its event loop, so the kernel drops further SYNs and connect() hangs (Linux behaviour).
-  const { Worker } = await import('node:worker_threads');
-  const gate = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(
-    `const net = require('node:net'); const { parentPort, workerData } = require('node:worker_threads');
-     const srv = net.createServer(() => {});
-     srv.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
-       parentPort.postMessage(srv.address().port);
-       setTimeout(() => Atomics.wait(workerData, 0, 0, 3000), 10);
-     });`,
-    { eval: true, workerData: gate },
-  );
-  const port = await new Promise<number>((r) => worker.once('message', r));
-  await delay(50); // the worker is now blocked: nothing accepts
+  const srv = await unansweredListener();
   const p = createPools({ maxConnections: 16, connectTimeoutMs: 150, idleTimeoutMs: 10000 });
   try {
     const runs = Array.from({ length: 6 }, () => recorder());
-    for (const r of runs) startExchange(p.get({ address: '127.0.0.1', port }), { ...get(), responseTimeoutMs: 2000 }, r.sink);
+    for (const r of runs) startExchange(p.get({ address: '127.0.0.1', port: srv.port }), { ...get(), responseTimeoutMs: 2000 }, r.sink);
     const first = await Promise.race(runs.map((r) => r.done));
     assert.equal(first.error?.err, ERR.UPSTREAM_CONNECT_TIMEOUT, first.error?.detail);
     assert.equal(first.error?.err.status, 504);
     assert.equal(first.error?.afterHead, false);
   } finally {
     p.closeAll();
-    Atomics.store(gate, 0, 1);
-    Atomics.notify(gate, 0);
-    await worker.terminate();
+    await srv.close();
   }
 });
 

@@ -2,6 +2,7 @@
 // and a recording ExchangeSink.
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import type { ErrorSpec } from '../../src/errors';
 import type { ExchangeRequest, ExchangeSink } from '../../src/upstream/exchange';
 import type { ResponseFraming } from '../../src/upstream/response-parser';
@@ -153,4 +154,46 @@ export async function until(cond: () => boolean, ms = 2000, what = 'condition'):
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await delay(5);
   }
+}
+
+/**
+ * A listener that accepts nothing and whose accept queue is full, so a further connect() is never
+ * answered: Linux drops the SYN while the queue is full and the client only retransmits it. A
+ * worker thread listens with backlog 1 and then blocks its event loop (so nothing is accepted),
+ * and this thread opens connections until one stops completing. (A non-routable address such as
+ * 10.255.255.1 does not work here: the sandbox's network completes that handshake at once.)
+ */
+export async function unansweredListener(): Promise<{ port: number; close(): Promise<void> }> {
+  const gate = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(
+    `const net = require('node:net'); const { parentPort, workerData } = require('node:worker_threads');
+     const srv = net.createServer(() => {});
+     srv.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+       parentPort.postMessage(srv.address().port);
+       setTimeout(() => Atomics.wait(workerData, 0, 0, 20000), 10);
+     });`,
+    { eval: true, workerData: gate },
+  );
+  const port = await new Promise<number>((r) => worker.once('message', r));
+  await delay(50); // the worker is blocked now
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 16; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    fillers.push(s);
+    const connected = await new Promise<boolean>((r) => {
+      s.once('connect', () => r(true));
+      setTimeout(() => r(false), 200);
+    });
+    if (!connected) break;
+  }
+  return {
+    port,
+    async close() {
+      for (const s of fillers) s.destroy();
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+      await worker.terminate();
+    },
+  };
 }
