@@ -177,6 +177,8 @@ export interface ProxyContext {
 export interface LiveRequest {
   nextLive: LiveRequest | null;
   prevLive: LiveRequest | null;
+  /** The listener slot it arrived on (-1 before routing). */
+  readonly listener: number;
   shutdown(): void;
 }
 
@@ -185,14 +187,17 @@ export interface LiveRequest {
  * this thread is ended before its connection is closed. One still waiting for its response head
  * gets `503 GATEMESH_ERR_DRAINING` with `Connection: close`, so its client knows it was not served
  * and may retry elsewhere (RFC 9110 §15.6.4); one whose response is streaming has its connection
- * cut. Both are logged with that code. Returns how many were ended.
+ * cut. Both are logged with that code. `slot`: only the requests of that listener (a reload removed
+ * it and its drain timeout ran out); all of them when absent. Returns how many were ended.
  */
-export function shutdownRequests(ctx: ProxyContext): number {
+export function shutdownRequests(ctx: ProxyContext, slot = -1): number {
   let n = 0;
   for (let r = ctx.firstLive; r !== null; ) {
     const next = r.nextLive; // shutdown() unlinks r
-    r.shutdown();
-    n++;
+    if (slot < 0 || r.listener === slot) {
+      r.shutdown();
+      n++;
+    }
     r = next;
   }
   return n;
@@ -225,6 +230,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
   /** ProxyContext.firstLive's list, from run()/turnAway() to finish(). */
   nextLive: LiveRequest | null = null;
   prevLive: LiveRequest | null = null;
+  listener = -1;
   phase = Phase.Routing;
   exchange: Exchange | null = null;
   matched: MatchedRule | null = null;
@@ -319,6 +325,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
   }
 
   run(listener: number): void {
+    this.listener = listener;
     const ctx = this.ctx;
     const head = this.head;
     const ds = this.ds;

@@ -181,6 +181,8 @@ async function run(): Promise<void> {
         setTimeout(check, DRAIN_POLL_MS);
         return;
       }
+      // As at shutdown: 503 GATEMESH_ERR_DRAINING to its requests still waiting for a response head.
+      if (forced) shutdownRequests(ctx, slot);
       b.closeAll();
       bound.delete(slot);
       closing.delete(slot);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FRONTENDS, startGateway, tempDir } from '../helpers/gateway';
 import { adminConfig, replaceFile, waitForVersion } from '../helpers/reload';
-import { httpUpstream, refused, type TestServer } from '../helpers/servers';
+import { httpUpstream, rawUpstream, refused, type TestServer } from '../helpers/servers';
 
 /** Add/remove cycles: each recycles the app the previous cycle closed. */
 const CYCLES = 6;
@@ -104,6 +104,34 @@ for (const fe of FRONTENDS) {
       } finally {
         agent.destroy();
         assert.equal(await gw.stop(), 0);
+      }
+    });
+
+    it('a removed listener whose request outlasts GATEMESH_DRAIN_TIMEOUT_MS: that request gets 503 GATEMESH_ERR_DRAINING, the listener that stays serves on', async () => {
+      // Listener `extra`'s backend reads the request and never answers.
+      const never = await rawUpstream(() => {});
+      const file = path.join(tempDir(), 'gatemesh.yaml');
+      fs.writeFileSync(file, config(true, a.port, never.port));
+      const gw = await startGateway(fe, '', { GATEMESH_DRAIN_TIMEOUT_MS: '800' }, file);
+      try {
+        const extra = (await adminConfig(gw)).listeners.find((l) => l.names.includes('extra'))!;
+        const pending = get(extra.port, '/extra/never').then(
+          (r) => `${r.status} ${r.body}`,
+          (err: Error) => err.message,
+        );
+        for (let i = 0; i < 100 && !(never.received[0] ?? '').includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 20));
+        assert.match(never.received[0] ?? '', /^GET \/extra\/never /, 'the request is in flight at the upstream');
+        replaceFile(file, config(false, a.port, never.port));
+        await waitForVersion(gw, 2);
+        // Not cut without a word: it was not served, and says so (RFC 9110 §15.6.4), as at shutdown.
+        assert.equal(await pending, '503 gateway is shutting down: drain timeout reached\n');
+        assert.equal(await refused(extra.port), true, 'the removed port is closed');
+        assert.equal((await get(gw.port, '/web/after')).body, 'A /web/after');
+        const line = (await gw.accessLog((ls) => ls.some((l) => l.path === '/extra/never'))).find((l) => l.path === '/extra/never');
+        assert.equal(line?.error, 'GATEMESH_ERR_DRAINING');
+      } finally {
+        assert.equal(await gw.stop(), 0);
+        await never.close();
       }
     });
   });
