@@ -173,6 +173,34 @@ for (const fe of FRONTENDS) {
       }
     });
 
+    it('SIGTERM while a response is streaming past GATEMESH_DRAIN_TIMEOUT_MS: the client connection is cut (the body is incomplete) and the access log says GATEMESH_ERR_DRAINING', async () => {
+      // The upstream sends a head announcing 1,000 bytes and 10 of them, then nothing more.
+      const up = await rawUpstream((sock) => sock.once('data', () => sock.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789')));
+      const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${up.port}"]\n`), {
+        GATEMESH_DRAIN_TIMEOUT_MS: '500',
+      });
+      try {
+        let got = '';
+        const ended = new Promise<string>((resolve) => {
+          const sock = net.connect(gw.port, '127.0.0.1', () => sock.write('GET /streaming HTTP/1.1\r\nHost: h\r\n\r\n'));
+          sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+          sock.on('error', () => {});
+          sock.on('close', () => resolve(got));
+        });
+        for (let i = 0; i < 100 && !got.endsWith('0123456789'); i++) await new Promise((r) => setTimeout(r, 20));
+        assert.match(got, /^HTTP\/1\.1 200 .*0123456789$/s, 'the head and the first bytes reached the client');
+        assert.equal(await gw.stop(), 0);
+        // Closed with 10 of the 1,000 announced bytes: the client can tell the body is incomplete.
+        assert.match(await ended, /\r\n\r\n0123456789$/);
+        const line = (await gw.accessLog((ls) => ls.some((l) => l.path === '/streaming'))).find((l) => l.path === '/streaming');
+        assert.ok(line, '/streaming logged');
+        assert.equal(line.status, 200);
+        assert.equal(line.error, 'GATEMESH_ERR_DRAINING');
+      } finally {
+        await up.close();
+      }
+    });
+
     it('a Gateway without spec.addresses binds all interfaces', async () => {
       const echo = await echoUpstream();
       // An address of this machine other than 127.0.0.1: a socket bound to 127.0.0.1 refuses it,
