@@ -14,6 +14,14 @@ import { chooseFrontend } from '../src/main';
 import { FRONTENDS, nativeConfig, startGateway, tempDir, writeConfig, type RunningGateway } from './helpers/gateway';
 import { echoUpstream, httpUpstream, rawRequest, rawUpstream, request } from './helpers/servers';
 
+/** The access log has a line for `path` with this status and error code. */
+async function assertLogged(gw: RunningGateway, path: string, status: number, error: string): Promise<void> {
+  const line = (await gw.accessLog((ls) => ls.some((l) => l.path === path))).find((l) => l.path === path);
+  assert.ok(line, `${path} logged`);
+  assert.equal(line.status, status);
+  assert.equal(line.error, error);
+}
+
 /** Service `app` (port 80, `extra` on its port) and its EndpointSlice: one ready endpoint 127.0.0.1:`port`. */
 function appService(port: number, extra = ''): string {
   return `apiVersion: v1
@@ -164,10 +172,7 @@ for (const fe of FRONTENDS) {
         // The client is not left hanging, nor cut without a word: still waiting for its response head,
         // it gets a 503 saying why (it was not served and may retry), and the access log says so too.
         assert.equal(await pending, 'answered 503 GATEMESH_ERR_DRAINING close: gateway is shutting down: drain timeout reached\n');
-        const line = (await gw.accessLog((ls) => ls.some((l) => l.path === '/never'))).find((l) => l.path === '/never');
-        assert.ok(line, '/never logged');
-        assert.equal(line.status, 503);
-        assert.equal(line.error, 'GATEMESH_ERR_DRAINING');
+        await assertLogged(gw, '/never', 503, 'GATEMESH_ERR_DRAINING');
       } finally {
         await up.close();
       }
@@ -192,10 +197,7 @@ for (const fe of FRONTENDS) {
         assert.equal(await gw.stop(), 0);
         // Closed with 10 of the 1,000 announced bytes: the client can tell the body is incomplete.
         assert.match(await ended, /\r\n\r\n0123456789$/);
-        const line = (await gw.accessLog((ls) => ls.some((l) => l.path === '/streaming'))).find((l) => l.path === '/streaming');
-        assert.ok(line, '/streaming logged');
-        assert.equal(line.status, 200);
-        assert.equal(line.error, 'GATEMESH_ERR_DRAINING');
+        await assertLogged(gw, '/streaming', 200, 'GATEMESH_ERR_DRAINING');
       } finally {
         await up.close();
       }
