@@ -457,4 +457,44 @@ describe('GATEMESH_FRONTEND=auto honours explicit connection settings (the binar
       first.destroy();
     });
   });
+
+  // The real loader (src/frontend/uws.ts loadUws), not a stub: a preload makes this Node unable to load
+  // the addon, as on a Node version the package has no binary for, and makes the package's own entry
+  // point (whose loader would fall back to its slow JS imitation) throw if anything requires it.
+  const withoutAddon = (): Record<string, string> => {
+    const preload = path.join(tempDir(), 'no-uws-addon.js');
+    fs.writeFileSync(
+      preload,
+      `const Module = require('node:module');
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (/uWebSockets\\.js\\/binaries\\/.*\\.node$/.test(request)) throw new Error('no binary for this Node (test)');
+  if (request === 'uWebSockets.js') throw new Error('the package entry point (its JS fallback) was required');
+  return load.call(this, request, ...rest);
+};
+`,
+    );
+    return { NODE_OPTIONS: `--require ${preload}` };
+  };
+
+  it('the native addon does not load: auto serves on native-free, saying why in one line, and never loads the JS fallback', async () => {
+    await underAuto(withoutAddon(), async (gw) => {
+      assert.equal(await frontendOf(gw.adminPort), 'native-free');
+      const lines = gw.stderr().split('\n').filter((l) => l.includes('front end native-free'));
+      assert.equal(lines.length, 1, gw.stderr());
+      assert.match(lines[0], /native uWebSockets\.js addon uWebSockets\.js\/binaries\/uws_.*\.node did not load on Node v.*no binary for this Node \(test\).*the package's JS fallback is never used/);
+      assert.equal((await request(gw.port, { path: '/x' })).status, 200);
+      assert.doesNotMatch(gw.stderr(), /JS fallback\) was required/);
+    });
+  });
+
+  it('the native addon does not load and GATEMESH_FRONTEND=uws: it refuses to start, saying why', () => {
+    const r = spawnSync(process.execPath, [BIN, '--config', writeConfig(config(1))], {
+      encoding: 'utf8',
+      timeout: 15000,
+      env: { ...process.env, ...withoutAddon(), GATEMESH_FRONTEND: 'uws', GATEMESH_ADMIN_ADDR: '127.0.0.1:0' },
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /GATEMESH_FRONTEND=uws but native uWebSockets\.js addon .* did not load/);
+  });
 });
