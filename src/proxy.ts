@@ -318,10 +318,11 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     ctx.firstLive = this;
   }
 
-  /** shutdownRequests: 503 before the response head (timeout() answers it and cancels the upstream request), a cut connection after. */
+  /** shutdownRequests: 503 before the response head (timeout() answers it and cancels the upstream request), a cut connection after.
+   *  Not the endpoint's failure: its outlier detection must not count it. */
   shutdown(): void {
     if (this.phase === Phase.Done) return;
-    this.timeout(ERR.DRAINING, 'drain timeout reached');
+    this.timeout(ERR.DRAINING, 'drain timeout reached', false);
   }
 
   run(listener: number): void {
@@ -732,9 +733,10 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     this.timeout(ERR.BACKEND_TIMEOUT, `no complete response within ${this.attempts!.policy.backendRequestMs} ms`);
   }
 
-  /** 504 before the response head; after it, the client connection is cut (the body is incomplete). */
-  private timeout(err: ErrorSpec, detail: string): void {
-    this.endAttempt(0, true, false);
+  /** 504 before the response head; after it, the client connection is cut (the body is incomplete).
+   *  `endpointAtFault`: the attempt counts as a gateway error for the endpoint's outlier detection. */
+  private timeout(err: ErrorSpec, detail: string, endpointAtFault = true): void {
+    this.endAttempt(0, endpointAtFault, false);
     const ex = this.exchange;
     this.exchange = null;
     if (ex !== null) ex.abort();

@@ -134,5 +134,43 @@ for (const fe of FRONTENDS) {
         await never.close();
       }
     });
+
+    it("a removed listener's drain timeout does not count against the backend's endpoints: the listener that stays still reaches them all", async () => {
+      // One backend of three endpoints for both listeners, an endpoint ejected after a single gateway
+      // error (passive outlier detection). Ending a request because its listener went away says
+      // nothing about the endpoint it was waiting on.
+      const held: http.ServerResponse[] = [];
+      const hits = [0, 0, 0];
+      const ups = await Promise.all(
+        hits.map((_, i) => httpUpstream((req, res) => (req.url === '/extra/never' ? held.push(res) : (hits[i]++, res.end(`B ${req.url}`))))),
+      );
+      const shared = (extra: boolean): string => `listeners:
+  - { name: web, port: 0, address: 127.0.0.1 }
+${extra ? '  - { name: extra, port: 0, address: 127.0.0.1 }\n' : ''}routes:
+  - { name: web, listeners: [web], match: { path: /web }, backend: b }
+${extra ? '  - { name: extra, listeners: [extra], match: { path: /extra }, backend: b }\n' : ''}backends:
+  - name: b
+    endpoints: [${ups.map((u) => `"127.0.0.1:${u.port}"`).join(', ')}]
+    policy: { healthCheck: { passive: { consecutive5XxErrors: 1, baseEjectionTime: 30s, maxEjectionPercent: 100 } } }
+`;
+      const file = path.join(tempDir(), 'gatemesh.yaml');
+      fs.writeFileSync(file, shared(true));
+      const gw = await startGateway(fe, '', { GATEMESH_DRAIN_TIMEOUT_MS: '800' }, file);
+      try {
+        const extra = (await adminConfig(gw)).listeners.find((l) => l.names.includes('extra'))!;
+        const pending = get(extra.port, '/extra/never').then((r) => r.status);
+        for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(held.length, 1, 'the request is in flight at the upstream');
+        replaceFile(file, shared(false));
+        await waitForVersion(gw, 2);
+        assert.equal(await pending, 503);
+        for (let i = 0; i < 30; i++) assert.equal((await get(gw.port, `/web/${i}`)).status, 200);
+        // Had the shutdown counted as the endpoint's failure, one of the three would get nothing now.
+        assert.ok(hits.every((n) => n > 0), `requests per endpoint after the reload: ${hits.join(', ')}`);
+      } finally {
+        assert.equal(await gw.stop(), 0);
+        await Promise.all(ups.map((u) => u.close()));
+      }
+    });
   });
 }
