@@ -188,19 +188,14 @@ export interface LiveRequest {
  * gets `503 GATEMESH_ERR_DRAINING` with `Connection: close`, so its client knows it was not served
  * and may retry elsewhere (RFC 9110 §15.6.4); one whose response is streaming has its connection
  * cut. Both are logged with that code. `slot`: only the requests of that listener (a reload removed
- * it and its drain timeout ran out); all of them when absent. Returns how many were ended.
+ * it and its drain timeout ran out); all of them when absent.
  */
-export function shutdownRequests(ctx: ProxyContext, slot = -1): number {
-  let n = 0;
+export function shutdownRequests(ctx: ProxyContext, slot = -1): void {
   for (let r = ctx.firstLive; r !== null; ) {
     const next = r.nextLive; // shutdown() unlinks r
-    if (slot < 0 || r.listener === slot) {
-      r.shutdown();
-      n++;
-    }
+    if (slot < 0 || r.listener === slot) r.shutdown();
     r = next;
   }
-  return n;
 }
 
 /** The empty header list fields start with (frozen: never pushed to). */
@@ -227,7 +222,7 @@ const enum Waiting {
  *  the key input of its policies and its own concurrency waiter, so admission allocates nothing. */
 class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWaiter {
   readonly framing: RequestFraming = newRequestFraming();
-  /** ProxyContext.firstLive's list, from run()/turnAway() to finish(). */
+  /** ProxyContext.firstLive's list, from run() to finish(). */
   nextLive: LiveRequest | null = null;
   prevLive: LiveRequest | null = null;
   listener = -1;
@@ -298,16 +293,6 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
 
   // --- request phase -----------------------------------------------------------------------
 
-  /** Turned away by the front end before routing: answered (and logged) as this stream's error. */
-  turnAway(err: ErrorSpec): void {
-    this.ds.onAbort(this.onClientAbort);
-    this.enter();
-    // The head is read as for any request, so the access log has its host and path (and a
-    // malformed one gets its own 400 first).
-    const bad = checkRequestHead(this.head, this.ctx.settings, this.ctx.checkSyntax, this.framing);
-    this.fail(bad ?? err, '');
-  }
-
   /** In flight: counted, and first in ctx.firstLive's list. */
   private enter(): void {
     const ctx = this.ctx;
@@ -325,7 +310,9 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     this.timeout(ERR.DRAINING, 'drain timeout reached', false);
   }
 
-  run(listener: number): void {
+  /** `refusal`: the front end turned the request away (RequestHandler); it is answered after the
+   *  head is read, so the access log has its host and path (a malformed head gets its own 400). */
+  run(listener: number, refusal: ErrorSpec | null): void {
     this.listener = listener;
     const ctx = this.ctx;
     const head = this.head;
@@ -334,6 +321,7 @@ class ProxyStream implements ExchangeSink, AttemptHost, KeyInput, ConcurrencyWai
     this.enter();
     const bad = checkRequestHead(head, ctx.settings, ctx.checkSyntax, this.framing);
     if (bad !== null) return this.fail(bad, '');
+    if (refusal !== null) return this.fail(refusal, '');
     const runtime = this.runtime;
     const table = runtime.tables[listener];
     const matched = table === undefined ? null : table.match(this.framing.host, head.method, this.framing.path, head.query, head.headers);
@@ -922,12 +910,10 @@ export function createRequestHandlers(ctx: ProxyContext): {
 } {
   return {
     onRequest(head, ds, listener, refusal) {
-      const stream = new ProxyStream(ctx, head, ds, null);
-      if (refusal === undefined) stream.run(listener);
-      else stream.turnAway(refusal);
+      new ProxyStream(ctx, head, ds, null).run(listener, refusal ?? null);
     },
     onUpgrade(head, ds, listener) {
-      new ProxyStream(ctx, head, ds, ds).run(listener);
+      new ProxyStream(ctx, head, ds, ds).run(listener, null);
     },
   };
 }

@@ -9,7 +9,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { FRONTENDS, nativeConfig, startGateway, tempDir, writeConfig } from './helpers/gateway';
+import { FRONTENDS, singleBackend, nativeConfig, startGateway, tempDir, writeConfig } from './helpers/gateway';
 import { echoUpstream, httpUpstream, request } from './helpers/servers';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -103,7 +103,6 @@ async function freePort(): Promise<number> {
 /** An upstream answering every request with `text`. */
 const textUpstream = (text: string) => httpUpstream((_req, res) => res.end(text));
 
-const routeTo = (port: number): string => nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${port}"]\n`);
 
 describe('npm start: no --config and no GATEMESH_CONFIG', () => {
   // package.json's start script, as npm would run it from the repo root (its prestart only builds).
@@ -139,8 +138,8 @@ for (const fe of FRONTENDS) {
     it('selects the config file when no --config is given; --config wins over it', async () => {
       const a = await textUpstream('from A');
       const b = await textUpstream('from B');
-      const fileA = writeConfig(routeTo(a.port));
-      const fileB = writeConfig(routeTo(b.port));
+      const fileA = writeConfig(singleBackend(a.port));
+      const fileB = writeConfig(singleBackend(b.port));
       try {
         const byEnv = launch([BIN], { GATEMESH_FRONTEND: fe, GATEMESH_CONFIG: fileA, GATEMESH_ACCESS_LOG: 'off' });
         await whileRunning(byEnv, async () => {
@@ -243,7 +242,7 @@ describe('GATEMESH_MAX_CONNECTIONS with GATEMESH_FRONTEND=uws', () => {
     const held: http.ServerResponse[] = [];
     const up = await httpUpstream((req, res) => (req.url === '/hold' ? held.push(res) : res.end('quick')));
     // startGateway sets GATEMESH_FRONTEND=uws itself.
-    const gw = await startGateway('uws', routeTo(up.port), { GATEMESH_MAX_CONNECTIONS: '2' });
+    const gw = await startGateway('uws', singleBackend(up.port), { GATEMESH_MAX_CONNECTIONS: '2' });
     const idle = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       assert.equal(JSON.parse((await request(gw.adminPort, { path: '/config' })).body).frontend, 'uws');

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { readSettings } from '../src/env';
 import type { Logger } from '../src/log';
 import { chooseFrontend } from '../src/main';
-import { FRONTENDS, nativeConfig, startGateway, tempDir, writeConfig, type RunningGateway } from './helpers/gateway';
+import { FRONTENDS, singleBackend, nativeConfig, startGateway, tempDir, writeConfig, type RunningGateway } from './helpers/gateway';
 import { echoUpstream, httpUpstream, rawRequest, rawUpstream, request } from './helpers/servers';
 
 /** The access log has a line for `path` with this status and error code. */
@@ -20,6 +20,24 @@ async function assertLogged(gw: RunningGateway, path: string, status: number, er
   assert.ok(line, `${path} logged`);
   assert.equal(line.status, status);
   assert.equal(line.error, error);
+}
+
+/** GatewayClass `gatemesh` (ours) and Gateway `gw` with one HTTP listener on port 0; `addresses` is
+ *  its `spec.addresses` line(s), or '' for none. */
+function gatewayManifests(addresses: string): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: gatemesh }
+spec: { controllerName: gatemesh.io/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: default }
+spec:
+  gatewayClassName: gatemesh
+${addresses}  listeners:
+    - { name: http, port: 0, protocol: HTTP }
+`;
 }
 
 /** Service `app` (port 80, `extra` on its port) and its EndpointSlice: one ready endpoint 127.0.0.1:`port`. */
@@ -88,7 +106,7 @@ for (const fe of FRONTENDS) {
     });
     it('admin /live, /ready, /config and /stats', async () => {
       const echo = await echoUpstream();
-      const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${echo.port}"]\n`));
+      const gw = await startGateway(fe, singleBackend(echo.port));
       try {
         assert.equal((await request(gw.adminPort, { path: '/live' })).status, 200);
         assert.equal((await request(gw.adminPort, { path: '/ready' })).status, 200);
@@ -112,7 +130,7 @@ for (const fe of FRONTENDS) {
 
     it('SIGTERM lets an in-flight request finish, then exits 0', async () => {
       const up = await httpUpstream((_req, res) => setTimeout(() => res.end('finished'), 700));
-      const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${up.port}"]\n`), {
+      const gw = await startGateway(fe, singleBackend(up.port), {
         GATEMESH_DRAIN_TIMEOUT_MS: '5000',
       });
       try {
@@ -143,7 +161,7 @@ for (const fe of FRONTENDS) {
       // default, is far beyond this test, so only the drain timeout can end the request).
       const up = await rawUpstream(() => {});
       const drainMs = 1500;
-      const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${up.port}"]\n`), {
+      const gw = await startGateway(fe, singleBackend(up.port), {
         GATEMESH_DRAIN_TIMEOUT_MS: String(drainMs),
       });
       try {
@@ -181,7 +199,7 @@ for (const fe of FRONTENDS) {
     it('SIGTERM while a response is streaming past GATEMESH_DRAIN_TIMEOUT_MS: the client connection is cut (the body is incomplete) and the access log says GATEMESH_ERR_DRAINING', async () => {
       // The upstream sends a head announcing 1,000 bytes and 10 of them, then nothing more.
       const up = await rawUpstream((sock) => sock.once('data', () => sock.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789')));
-      const gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${up.port}"]\n`), {
+      const gw = await startGateway(fe, singleBackend(up.port), {
         GATEMESH_DRAIN_TIMEOUT_MS: '500',
       });
       try {
@@ -213,19 +231,7 @@ for (const fe of FRONTENDS) {
           .flat()
           .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address ?? (process.platform === 'linux' ? '127.0.0.2' : undefined);
       assert.ok(other !== undefined, 'this machine has an IPv4 address other than 127.0.0.1');
-      const manifests = (addresses: string): string => `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: gatemesh }
-spec: { controllerName: gatemesh.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: gw, namespace: default }
-spec:
-  gatewayClassName: gatemesh
-${addresses}  listeners:
-    - { name: http, port: 0, protocol: HTTP }
----
+      const manifests = (addresses: string): string => `${gatewayManifests(addresses)}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: app, namespace: default }
@@ -273,20 +279,7 @@ ${appService(echo.port)}`;
       const dir = tempDir();
       fs.writeFileSync(
         path.join(dir, 'gateway.yaml'),
-        `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: { name: gatemesh }
-spec: { controllerName: gatemesh.io/gateway-controller }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: gw, namespace: default }
-spec:
-  gatewayClassName: gatemesh
-  addresses: [{ type: IPAddress, value: 127.0.0.1 }]
-  listeners:
-    - { name: http, port: 0, protocol: HTTP }
-`,
+        gatewayManifests('  addresses: [{ type: IPAddress, value: 127.0.0.1 }]\n'),
       );
       fs.writeFileSync(
         path.join(dir, 'app.yaml'),
@@ -322,7 +315,7 @@ ${appService(echo.port, 'targetPort: 8080')}`,
 describe('worker threads [uws]', () => {
   it('two threads share one port and the shared counters see both', async () => {
     const echo = await echoUpstream();
-    const gw = await startGateway('uws', nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${echo.port}"]\n`), {
+    const gw = await startGateway('uws', singleBackend(echo.port), {
       GATEMESH_THREADS: '2',
     });
     try {
@@ -349,7 +342,7 @@ describe('HTTP/1.0 clients [native-free]', () => {
       res.write('part1-');
       res.end('part2');
     });
-    const gw = await startGateway('native-free', nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${up.port}"]\n`));
+    const gw = await startGateway('native-free', singleBackend(up.port));
     try {
       const r = await rawRequest(gw.port, 'GET / HTTP/1.0\r\n\r\n', 800);
       assert.equal(r.status, 200);
@@ -404,12 +397,11 @@ describe('chooseFrontend', () => {
 });
 
 describe('GATEMESH_FRONTEND=auto honours explicit connection settings (the binary)', () => {
-  const config = (port: number): string => nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${port}"]\n`);
   const frontendOf = async (adminPort: number): Promise<string> => JSON.parse((await request(adminPort, { path: '/config' })).body).frontend;
   /** The binary under GATEMESH_FRONTEND=auto with `env`, in front of an echo upstream, for `body`. */
   const underAuto = async (env: Record<string, string>, body: (gw: RunningGateway) => Promise<void>): Promise<void> => {
     const echo = await echoUpstream();
-    const gw = await startGateway('uws', config(echo.port), { GATEMESH_FRONTEND: 'auto', ...env });
+    const gw = await startGateway('uws', singleBackend(echo.port), { GATEMESH_FRONTEND: 'auto', ...env });
     try {
       await body(gw);
     } finally {
@@ -489,7 +481,7 @@ Module._load = function (request, ...rest) {
   });
 
   it('the native addon does not load and GATEMESH_FRONTEND=uws: it refuses to start, saying why', () => {
-    const r = spawnSync(process.execPath, [BIN, '--config', writeConfig(config(1))], {
+    const r = spawnSync(process.execPath, [BIN, '--config', writeConfig(singleBackend(1))], {
       encoding: 'utf8',
       timeout: 15000,
       env: { ...process.env, ...withoutAddon(), GATEMESH_FRONTEND: 'uws', GATEMESH_ADMIN_ADDR: '127.0.0.1:0' },

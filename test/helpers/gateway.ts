@@ -42,6 +42,11 @@ export function nativeConfig(routesAndBackends: string): string {
   return `listeners:\n  - name: web\n    port: 0\n    address: 127.0.0.1\n${routesAndBackends}`;
 }
 
+/** Native config: one catch-all route `r` to backend `b`, whose one endpoint is 127.0.0.1:`port`. */
+export function singleBackend(port: number): string {
+  return nativeConfig(`routes:\n  - name: r\n    backend: b\nbackends:\n  - name: b\n    endpoints: ["127.0.0.1:${port}"]\n`);
+}
+
 export async function startGateway(
   frontend: FrontendName,
   configText: string,

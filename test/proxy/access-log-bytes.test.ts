@@ -5,7 +5,7 @@
 // like nginx's $body_bytes_sent.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FRONTENDS, nativeConfig, startGateway, type RunningGateway } from '../helpers/gateway';
+import { FRONTENDS, singleBackend, startGateway, type RunningGateway } from '../helpers/gateway';
 import { rawRequest, request } from '../helpers/servers';
 import { rawServer, type RawServer } from '../upstream/helpers';
 
@@ -27,7 +27,7 @@ for (const fe of FRONTENDS) {
           sock.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${a.length.toString(16)}\r\n${a}\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n`);
         } else sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${head.startsWith('HEAD ') ? '' : body}`);
       });
-      gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: up\nbackends:\n  - name: up\n    endpoints: ["127.0.0.1:${up.port}"]\n`));
+      gw = await startGateway(fe, singleBackend(up.port));
     });
     after(async () => {
       // The upstream is closed even when the gateway never started: an open server keeps the run alive.

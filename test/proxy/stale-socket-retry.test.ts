@@ -6,9 +6,9 @@
 // `idempotent` (src/proxy.ts isIdempotent, not exported: tested here through behaviour) and no body.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FRONTENDS, nativeConfig, startGateway, type RunningGateway } from '../helpers/gateway';
+import { FRONTENDS, singleBackend, startGateway, type RunningGateway } from '../helpers/gateway';
 import { request } from '../helpers/servers';
-import { delay, rawServer, type RawServer } from '../upstream/helpers';
+import { delay, rawServer } from '../upstream/helpers';
 
 /** What the upstream saw of each `/probe/...` request. */
 interface Seen {
@@ -74,7 +74,7 @@ for (const fe of FRONTENDS) {
     before(async () => {
       up = await staleUpstream();
       // No retry policy on the route: only the exchange's own stale-socket retry can act.
-      gw = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: up\nbackends:\n  - name: up\n    endpoints: ["127.0.0.1:${up.port}"]\n`));
+      gw = await startGateway(fe, singleBackend(up.port));
     });
     after(async () => {
       // The upstream is closed even when the gateway never started: an open server keeps the run alive.
@@ -121,7 +121,7 @@ for (const fe of FRONTENDS) {
       });
       let g2: RunningGateway | undefined;
       try {
-        g2 = await startGateway(fe, nativeConfig(`routes:\n  - name: r\n    backend: up\nbackends:\n  - name: up\n    endpoints: ["127.0.0.1:${closing.port}"]\n`));
+        g2 = await startGateway(fe, singleBackend(closing.port));
         assert.equal((await request(g2.port, { path: '/a' })).status, 200);
         const second = await request(g2.port, { path: '/b' });
         assert.equal(second.status, 502, second.body);

@@ -5,11 +5,10 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
-import { FRONTENDS, nativeConfig, startGateway, type RunningGateway } from '../helpers/gateway';
+import { FRONTENDS, singleBackend, startGateway, type RunningGateway } from '../helpers/gateway';
 import { request } from '../helpers/servers';
 import { delay, rawServer, unansweredListener } from '../upstream/helpers';
 
-const route = (port: number): string => nativeConfig(`routes:\n  - name: r\n    backend: up\nbackends:\n  - name: up\n    endpoints: ["127.0.0.1:${port}"]\n`);
 
 for (const fe of FRONTENDS) {
   describe(`upstream pool settings [${fe}]`, () => {
@@ -26,7 +25,7 @@ for (const fe of FRONTENDS) {
       });
       let gw: RunningGateway | undefined;
       try {
-        gw = await startGateway(fe, route(up.port), { GATEMESH_UPSTREAM_MAX_CONNECTIONS: '1' });
+        gw = await startGateway(fe, singleBackend(up.port), { GATEMESH_UPSTREAM_MAX_CONNECTIONS: '1' });
         const [a, b] = await Promise.all([request(gw.port, { path: '/a' }), request(gw.port, { path: '/b' })]);
         assert.equal(a.status, 200, a.body);
         assert.equal(a.body, '/a');
@@ -55,7 +54,7 @@ for (const fe of FRONTENDS) {
       });
       let gw: RunningGateway | undefined;
       try {
-        gw = await startGateway(fe, route(up.port), { GATEMESH_UPSTREAM_MAX_CONNECTIONS: '1', GATEMESH_UPSTREAM_TIMEOUT_MS: '500' });
+        gw = await startGateway(fe, singleBackend(up.port), { GATEMESH_UPSTREAM_MAX_CONNECTIONS: '1', GATEMESH_UPSTREAM_TIMEOUT_MS: '500' });
         const hold = request(gw.port, { path: '/hold' });
         await delay(100); // /hold has the connection
         const waited = await request(gw.port, { path: '/next' });
@@ -81,7 +80,7 @@ for (const fe of FRONTENDS) {
       // response timeout instead would carry GATEMESH_ERR_UPSTREAM_TIMEOUT.
       let gw: RunningGateway | undefined;
       try {
-        gw = await startGateway(fe, route(hang.port), { GATEMESH_UPSTREAM_CONNECT_TIMEOUT_MS: '300', GATEMESH_UPSTREAM_TIMEOUT_MS: '3000' });
+        gw = await startGateway(fe, singleBackend(hang.port), { GATEMESH_UPSTREAM_CONNECT_TIMEOUT_MS: '300', GATEMESH_UPSTREAM_TIMEOUT_MS: '3000' });
         const t0 = performance.now();
         const r = await request(gw.port, { path: '/' });
         const elapsed = performance.now() - t0;
